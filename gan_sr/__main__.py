@@ -1,0 +1,3 @@
+from gan_sr.cli import main
+
+main()

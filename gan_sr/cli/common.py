@@ -1,0 +1,69 @@
+"""What every command shares: the error boundary, examples in help, output formats."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from gan_sr.errors import GansrError, NotBuiltYet
+
+
+def examples(*lines: str) -> str:
+    """An epilog for --help; '\\b' stops click from re-wrapping the example lines."""
+    body = "\n".join(f"  {line}" for line in lines)
+    return f"\b\nExamples:\n{body}"
+
+
+class GansrGroup(click.Group):
+    """A click group that turns a GansrError into one 'Error: ...' line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GansrError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(3 if isinstance(exc, NotBuiltYet) else 2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+
+def not_built(what: str, issue: str) -> None:
+    """Stand-in body for a command whose implementation has not landed: says so and exits non-zero."""
+    raise NotBuiltYet(f"`{what}` is not implemented yet ({issue}); nothing was run.")
+
+
+def echo_table(rows: list[dict], fmt: str, floatfmt: str = "{:.4f}") -> None:
+    """Print rows of dicts as a Markdown table, CSV or JSON."""
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        return
+    keys = list(rows[0].keys())
+
+    def cell(v):
+        return floatfmt.format(v) if isinstance(v, float) else str(v)
+
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    click.echo("| " + " | ".join(keys) + " |")
+    click.echo("|" + "|".join("---" for _ in keys) + "|")
+    for r in rows:
+        click.echo("| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |")
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["md", "csv", "json"]), default="md", show_default=True,
+    help="Output format of the table.",
+)

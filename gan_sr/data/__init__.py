@@ -1,0 +1,1 @@
+"""Dataset building (patches, dedup, low-information filter, splits, manifest) and torch datasets."""

@@ -1,0 +1,1 @@
+"""Limited-data GAN: networks and adaptive discriminator augmentation."""

@@ -1,0 +1,1 @@
+"""Training losses: perceptual (VGG19 from a local file) and adversarial."""

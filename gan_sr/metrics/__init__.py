@@ -1,0 +1,1 @@
+"""Quality and speed measurements: PSNR/SSIM (literature protocol), SWD, MS-SSIM, FID/KID, timing."""

@@ -1,0 +1,1 @@
+"""End-to-end jobs built from the library: benchmarks, tiled upscaling, post-hoc SR, reports."""

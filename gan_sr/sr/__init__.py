@@ -1,0 +1,1 @@
+"""Super-resolution methods: one file per paper, one registry."""

@@ -1,0 +1,1 @@
+"""Trainers: shared loop machinery and one module per kind of run."""
