@@ -3,6 +3,7 @@
 import click
 
 from gan_sr.cli.common import GansrGroup, examples, not_built
+from gan_sr.cli.data_synth import synth
 
 
 @click.group(cls=GansrGroup, epilog=examples("gansr data build ~/art --out data/anime", "gansr data synth --out data/synth --n 64"))
@@ -18,9 +19,4 @@ def build(src, out):
     not_built("gansr data build", "issue 3")
 
 
-@data.command(epilog=examples("gansr data synth --out data/synth --n 64 --seed 0"))
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
-@click.option("--n", default=64, show_default=True, help="Number of images.")
-def synth(out, n):
-    """Generate procedural anime-like drawn images (deterministic from --seed)."""
-    not_built("gansr data synth", "issue 3")
+data.add_command(synth)
