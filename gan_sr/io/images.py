@@ -1,0 +1,709 @@
+"""The one image I/O module: read any common image into a float RGB tensor, write lossless PNGs, list image files.
+
+Everything that touches image files goes through here, so odd inputs (palette, 16-bit, CMYK, EXIF rotation,
+truncated files, decompression bombs) are handled once. Pillow drops 16-bit colour PNGs to 8 bits, so those
+are decoded and encoded by the small PNG codec at the bottom of this file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+import struct
+import tempfile
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from PIL import ImageFile, UnidentifiedImageError
+
+from gan_sr.errors import ConfigError, ImageError
+
+PathLike = Union[str, os.PathLike]
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+"""Decompression-bomb limit (width * height); an RGB float32 tensor of this size is 1.2 GB."""
+
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+
+MAX_PIXELS_ENV = "GANSR_MAX_PIXELS"
+
+# Our own limit (checked on the header, before decoding) replaces Pillow's global one, which would otherwise
+# refuse images that a user allowed with GANSR_MAX_PIXELS.
+PILImage.MAX_IMAGE_PIXELS = None
+
+_EXIF_ORIENTATION = 0x0112
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A decoded image: colour in [0, 1], optional alpha, and what the source file was like."""
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    bit_depth: int
+    grayscale: bool
+    path: Path | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), as Pillow reports it."""
+        return int(self.rgb.shape[-1]), int(self.rgb.shape[-2])
+
+
+# --------------------------------------------------------------------------------------------------- limits
+
+
+def max_pixels_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: the argument, else $GANSR_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not env:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(env.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={env!r} is not a whole number of pixels") from None
+    if value <= 0:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={env!r} must be a positive number of pixels")
+    return value
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    limit = max_pixels_limit(max_pixels)
+    if width * height > limit:
+        raise ImageError(
+            f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of {limit:,} "
+            f"(decompression-bomb guard); if the file is trusted, raise the limit with "
+            f"{MAX_PIXELS_ENV}={width * height} or max_pixels={width * height}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------- read
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+
+
+def _check_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot access ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError(f"{path}: is a directory, not an image file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError(f"{path}: not a regular file (a pipe, socket or device), not an image")
+    if st.st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes), not an image")
+
+
+def read_image(path: PathLike, *, max_pixels: int | None = None) -> Image:
+    """Decode `path` into an Image (EXIF orientation applied, first frame of animations).
+
+    Raises ImageError naming the file for anything that is not a complete, readable image within the
+    pixel limit (`max_pixels`, else $GANSR_MAX_PIXELS, else DEFAULT_MAX_PIXELS).
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with _open_binary(path) as f:
+            return _read_open(f, path, max_pixels)
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
+    except MemoryError:
+        raise ImageError(f"{path}: out of memory while decoding") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as e:
+        raise ImageError(f"{path}: truncated or corrupt image ({e})") from None
+
+
+def read_size(path: PathLike, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) as displayed (after EXIF rotation), from the header alone; no pixels are decoded.
+
+    Applies the same pixel limit as read_image, so a file that passes here will not be refused as a bomb.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with _open_binary(path) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = PILImage.open(f)
+            w, h = im.size
+            _check_pixels(path, w, h, max_pixels)
+            if im.format == "PNG":  # getexif() would decode the whole PNG to look after the image data
+                exif = im.info.get("exif")
+                orientation = _orientation(_exif_from_bytes(exif)) if isinstance(exif, bytes) else 1
+            else:
+                orientation = _orientation(im.getexif())
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image, or a format Pillow cannot read") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageError(f"{path}: truncated or corrupt image ({e})") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _read_open(f: BinaryIO, path: Path, max_pixels: int | None) -> Image:
+    head = f.read(32)
+    f.seek(0)
+    if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[12:16] == b"IHDR":
+        width, height, depth, colour_type = struct.unpack(">IIBB", head[16:26])
+        if depth == 16 and colour_type in (2, 4, 6):
+            _check_pixels(path, width, height, max_pixels)
+            pixels, transparent, exif = _decode_png16(f.read(), path)
+            orientation = _orientation(_exif_from_bytes(exif)) if exif else 1
+            return _from_array(pixels, 16, colour_type == 4, transparent, orientation, path)
+
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise ImageError(
+            f"{path}: refusing to read with PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True "
+            "(truncated files would load silently); reset it to False"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's own bomb and palette warnings: we check both ourselves
+        im = PILImage.open(f)
+        _check_pixels(path, *im.size, max_pixels)
+        im.load()  # the whole first frame: truncated data raises here instead of loading as grey
+        if im.format == "PNG":
+            _check_png_complete(f, path)
+        orientation = _orientation(im.getexif())
+        pixels, depth, gray = _pil_to_array(im, path)
+    return _from_array(pixels, depth, gray, None, orientation, path)
+
+
+def _check_png_complete(f: BinaryIO, path: Path) -> None:
+    """Walk the PNG chunk lengths up to IEND: Pillow accepts files cut after the last image data."""
+    f.seek(0, os.SEEK_END)
+    end = f.tell()
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= end:
+        f.seek(pos)
+        length, kind = struct.unpack(">I4s", f.read(8))
+        pos += 12 + length
+        if kind == b"IEND":
+            if pos <= end:
+                return
+            break
+    raise ImageError(f"{path}: truncated PNG (the file ends before its IEND chunk)")
+
+
+def _pil_to_array(im: PILImage.Image, path: Path) -> tuple[np.ndarray, int, bool]:
+    """(H, W, C) uint8 or uint16 array with C in {1, 2, 3, 4}, the source bit depth, and grayscale."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        arr = np.asarray(im).astype(np.uint16)
+        if "transparency" in im.info and isinstance(im.info["transparency"], int):
+            alpha = np.where(arr == im.info["transparency"], 0, 65535).astype(np.uint16)
+            return np.stack([arr, alpha], -1), 16, True
+        return arr[..., None], 16, True
+    if mode == "I":
+        arr = np.asarray(im)
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageError(f"{path}: 32-bit integer pixels outside 0..65535 are not supported")
+        return arr.astype(np.uint16)[..., None], 16, True
+    if mode == "F":
+        raise ImageError(f"{path}: floating-point images (mode F) are not supported; save it as 8- or 16-bit")
+    if mode == "1":
+        return np.asarray(im.convert("L"))[..., None], 8, True
+    if mode == "L":
+        if "transparency" in im.info and isinstance(im.info["transparency"], int):
+            im = im.convert("LA")
+            return np.asarray(im), 8, True
+        return np.asarray(im)[..., None], 8, True
+    if mode in ("LA", "La"):
+        return np.asarray(im.convert("LA")), 8, True
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        return np.asarray(im.convert("RGBA" if has_alpha else "RGB")), 8, False
+    if mode == "RGB":
+        if "transparency" in im.info and isinstance(im.info["transparency"], tuple):
+            return np.asarray(im.convert("RGBA")), 8, False
+        return np.asarray(im), 8, False
+    if mode == "RGBA":
+        return np.asarray(im), 8, False
+    if mode == "RGBa":
+        return np.asarray(im.convert("RGBA")), 8, False
+    return np.asarray(im.convert("RGB")), 8, False  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def _from_array(
+    pixels: np.ndarray, depth: int, gray: bool, transparent: tuple[int, ...] | None, orientation: int, path: Path
+) -> Image:
+    """(H, W, C) integer array -> Image; `transparent` is a PNG tRNS colour key (one value per colour channel)."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    pixels = _orient(pixels, orientation)
+    channels = pixels.shape[-1]
+    n_colour = 1 if channels in (1, 2) else 3
+    peak = 65535 if depth == 16 else 255
+    planes = np.ascontiguousarray(pixels.transpose(2, 0, 1))  # (C, H, W), transposed while still 1-2 bytes
+    alpha_arr = None
+    if channels in (2, 4):
+        alpha_arr = planes[n_colour:]
+    elif transparent is not None:
+        key = np.asarray(transparent, planes.dtype).reshape(-1, 1, 1)
+        alpha_arr = np.where(np.all(planes == key, 0, keepdims=True), 0, peak)
+    rgb = _to_float(planes[:n_colour], peak)
+    if n_colour == 1:
+        rgb = rgb.expand(3, -1, -1).contiguous()
+    alpha = None
+    if alpha_arr is not None and int(alpha_arr.min()) < peak:
+        alpha = _to_float(alpha_arr, peak)
+    return Image(rgb=rgb, alpha=alpha, bit_depth=depth, grayscale=gray, path=path)
+
+
+def _to_float(planes: np.ndarray, peak: int) -> torch.Tensor:
+    """(C, H, W) integer planes -> float32 k / peak, bit-identical to quantize()."""
+    if planes.dtype != np.uint8:
+        planes = planes.astype(np.int32)  # torch has little arithmetic on uint16
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's buffer is read-only; .to() copies right away
+        t = torch.from_numpy(np.ascontiguousarray(planes))
+    return t.to(torch.float32).div_(float(peak))
+
+
+def _orientation(exif: PILImage.Exif | None) -> int:
+    if not exif:
+        return 1
+    value = exif.get(_EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _exif_from_bytes(data: bytes) -> PILImage.Exif | None:
+    exif = PILImage.Exif()
+    try:
+        exif.load(data)
+    except Exception:  # a broken eXIf chunk is no reason to refuse the pixels
+        return None
+    return exif
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1..8 to an (H, W, C) array so it reads as displayed."""
+    if orientation == 2:
+        return a[:, ::-1]
+    if orientation == 3:
+        return a[::-1, ::-1]
+    if orientation == 4:
+        return a[::-1]
+    if orientation == 5:
+        return a.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(a, k=-1)
+    if orientation == 7:
+        return a.transpose(1, 0, 2)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(a, k=1)
+    return a
+
+
+# --------------------------------------------------------------------------------------------------- write
+
+
+def quantize(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """Round to the nearest level of the `bits`-bit grid (halves up, like MATLAB im2uint8); float in [0, 1]."""
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    peak = float((1 << bits) - 1)
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    return _levels(x, bits).to(dtype).div_(peak)
+
+
+def _levels(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Integer levels 0..2**bits-1 (as float64): NaN -> 0, clamped, rounded half up in double precision."""
+    x = torch.nan_to_num(x.detach().to(torch.float64), nan=0.0).clamp(0.0, 1.0)
+    return torch.floor(x * float((1 << bits) - 1) + 0.5)
+
+
+def composite(
+    rgb: torch.Tensor, alpha: torch.Tensor | None, background: Sequence[float] | torch.Tensor = (1.0, 1.0, 1.0)
+) -> torch.Tensor:
+    """Blend `rgb` over a solid `background` colour with straight (non-premultiplied) `alpha`.
+
+    Works on (3, H, W) or (B, 3, H, W) with alpha (1, H, W) / (B, 1, H, W); alpha None returns rgb unchanged.
+    """
+    if alpha is None:
+        return rgb
+    bg = torch.as_tensor(background, dtype=rgb.dtype, device=rgb.device)
+    if bg.numel() == 1:
+        bg = bg.reshape(1).expand(3)
+    bg = bg.reshape(-1, 1, 1)
+    a = alpha.to(rgb.dtype).clamp(0.0, 1.0)
+    return rgb * a + bg * (1.0 - a)
+
+
+def _to_integer(x: torch.Tensor, bits: int) -> np.ndarray:
+    """(C, H, W) float -> (H, W, C) uint8/uint16 with clamping and round-half-up."""
+    arr = _levels(x.to("cpu"), bits).to(torch.int32).permute(1, 2, 0).numpy()
+    return arr.astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def _as_chw(x: torch.Tensor | np.ndarray, what: str, path: Path) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if t.ndim == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise ValueError(f"{path}: {what} must be (C, H, W), got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"{path}: {what} must be a float tensor in [0, 1], got {t.dtype}")
+    return t
+
+
+def write_image(
+    path: PathLike,
+    rgb: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+    *,
+    bit_depth: int = 8,
+    grayscale: bool = False,
+) -> None:
+    """Write a lossless PNG atomically (temp file in the same folder, then rename); parent folders are created.
+
+    `rgb` is (3, H, W) or (1, H, W) float in [0, 1] (clamped, rounded to nearest). A 1-channel input, or
+    `grayscale=True`, writes a grayscale PNG (a 3-channel input is reduced with Pillow's ITU-R 601 luma).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ImageError(f"{path}: write_image writes lossless PNG only; give a file name ending in .png")
+    if bit_depth not in (8, 16):
+        raise ValueError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
+    colour = _as_chw(rgb, "rgb", path)
+    if colour.shape[0] not in (1, 3):
+        raise ValueError(f"{path}: rgb must have 1 or 3 channels, got {colour.shape[0]}")
+    if grayscale and colour.shape[0] == 3:
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=colour.device).reshape(3, 1, 1)
+        colour = (colour.to(torch.float64) * w).sum(0, keepdim=True)
+    planes = [colour]
+    if alpha is not None:
+        a = _as_chw(alpha, "alpha", path)
+        if a.shape[0] != 1 or a.shape[-2:] != colour.shape[-2:]:
+            raise ValueError(
+                f"{path}: alpha must be (1, H, W) matching rgb {tuple(colour.shape)}, got {tuple(a.shape)}"
+            )
+        planes.append(a.to(colour.device))
+    arr = _to_integer(torch.cat([p.to(torch.float64) for p in planes], 0), bit_depth)
+    data = _encode_png(arr) if bit_depth == 16 else _encode_png8(arr)
+    _atomic_write(path, data)
+
+
+def _encode_png8(arr: np.ndarray) -> bytes:
+    im = PILImage.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)  # uint8 L, LA, RGB or RGBA
+    buf = BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _read_umask() -> int:
+    """The process umask (read once at import, while no other thread can be creating files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot create folder {path.parent} ({e.strerror or e})") from None
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory; give a file name ending in .png")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ImageError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise ImageError(f"{path}: write failed ({e.strerror or e})") from None
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------- list
+
+
+def _is_glob(s: str) -> bool:
+    return any(ch in s for ch in "*?[")
+
+
+def _walk(root: Path, recursive: bool) -> list[Path]:
+    """Image files under `root`, following symlinks but never entering a directory twice (loop-safe)."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except PermissionError:
+            raise ImageError(f"{folder}: permission denied while listing images") from None
+        except OSError as e:
+            raise ImageError(f"{folder}: cannot list ({e.strerror or e})") from None
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    subdirs.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=True) and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+        if recursive:
+            stack.extend(reversed(subdirs))
+    return found
+
+
+def list_images(sources: PathLike | Iterable[PathLike], *, recursive: bool = True) -> list[Path]:
+    """Expand files, folders and glob patterns into a sorted list of image paths, each file once.
+
+    Folders are scanned for IMAGE_SUFFIXES (case-insensitive, hidden entries skipped, recursively unless
+    `recursive=False`); explicit files are kept as given. A missing source or an empty glob raises ImageError.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    out: list[Path] = []
+    seen: set[str] = set()
+
+    def add(p: Path) -> None:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+
+    for source in sources:
+        text = os.fspath(source)
+        try:
+            _expand(text, recursive, add)
+        except PermissionError:
+            raise ImageError(f"{text}: permission denied") from None
+    return sorted(out)
+
+
+def _expand(text: str, recursive: bool, add: Callable[[Path], None]) -> None:
+    """Feed the image files that one source names to `add`."""
+    p = Path(text)
+    if p.is_file():
+        add(p)
+    elif p.is_dir():
+        for f in _walk(p, recursive):
+            add(f)
+    elif _is_glob(text):
+        matches = sorted(glob.glob(text, recursive=True))
+        images: list[Path] = []
+        for m in matches:
+            mp = Path(m)
+            if mp.is_dir():
+                images.extend(_walk(mp, recursive))
+            elif mp.is_file() and mp.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(mp)
+        if not images:
+            raise ImageError(f"{text}: the pattern matches no image files")
+        for f in images:
+            add(f)
+    elif p.exists() or p.is_symlink():
+        raise ImageError(f"{text}: not a regular file or folder (a broken link or a special file)")
+    else:
+        raise ImageError(f"{text}: no such file or folder")
+
+
+# ------------------------------------------------------------------------------------- 16-bit PNG codec
+
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _decode_png16(data: bytes, path: Path) -> tuple[np.ndarray, tuple[int, ...] | None, bytes | None]:
+    """16-bit PNG bytes -> ((H, W, C) uint16, tRNS colour key or None, raw eXIf payload or None)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ImageError(f"{path}: not a PNG file")
+    pos = len(_PNG_SIGNATURE)
+    header = None
+    idat: list[bytes] = []
+    trns = exif = None
+    ended = False
+    while pos + 8 <= len(data):
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        crc_bytes = data[pos + 8 + length : pos + 12 + length]
+        if len(body) < length or len(crc_bytes) < 4:
+            raise ImageError(f"{path}: truncated PNG (chunk {ctype.decode('latin-1')!r} is cut off)")
+        if zlib.crc32(ctype + body) != struct.unpack(">I", crc_bytes)[0]:
+            raise ImageError(f"{path}: corrupt PNG (CRC mismatch in chunk {ctype.decode('latin-1')!r})")
+        pos += 12 + length
+        if ctype == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif ctype == b"IDAT":
+            idat.append(body)
+        elif ctype == b"tRNS":
+            trns = body
+        elif ctype == b"eXIf":
+            exif = body
+        elif ctype == b"IEND":
+            ended = True
+            break
+    if header is None:
+        raise ImageError(f"{path}: corrupt PNG (no IHDR chunk)")
+    if not ended:
+        raise ImageError(f"{path}: truncated PNG (no IEND chunk)")
+    width, height, depth, colour_type, _, filter_method, interlace = header
+    if width == 0 or height == 0:
+        raise ImageError(f"{path}: corrupt PNG (size {width}x{height})")
+    if depth != 16 or colour_type not in _CHANNELS or filter_method != 0 or interlace not in (0, 1):
+        raise ImageError(f"{path}: unsupported PNG header {header}")
+    channels = _CHANNELS[colour_type]
+    bpp = 2 * channels
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    geometry = []
+    for x0, y0, dx, dy in passes:
+        pw = (width - x0 + dx - 1) // dx if width > x0 else 0
+        ph = (height - y0 + dy - 1) // dy if height > y0 else 0
+        geometry.append((x0, y0, dx, dy, pw, ph))
+    expected = sum(ph * (1 + pw * bpp) for *_, pw, ph in geometry if pw and ph)
+
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(b"".join(idat), expected + 1)
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "corrupt"
+        raise ImageError(f"{path}: {what} PNG image data ({len(raw)} bytes decoded, {expected} expected)")
+
+    out = np.empty((height, width, bpp), np.uint8)
+    offset = 0
+    for x0, y0, dx, dy, pw, ph in geometry:
+        if not (pw and ph):
+            continue
+        size = ph * (1 + pw * bpp)
+        rows = np.frombuffer(raw, np.uint8, size, offset).reshape(ph, 1 + pw * bpp)
+        offset += size
+        filters = rows[:, 0]
+        if filters.max() > 4:
+            raise ImageError(f"{path}: corrupt PNG (unknown row filter {int(filters.max())})")
+        out[y0::dy, x0::dx] = _unfilter(filters, rows[:, 1:].reshape(ph, pw, bpp))
+    pixels = out.view(">u2").reshape(height, width, channels).astype(np.uint16)
+
+    key = None
+    if trns is not None and colour_type in (0, 2) and len(trns) >= 2 * channels:
+        key = struct.unpack(f">{channels}H", trns[: 2 * channels])
+    return pixels, key, exif
+
+
+def _unfilter(filters: np.ndarray, filtered: np.ndarray) -> np.ndarray:
+    """Undo PNG row filters on (H, W, bpp) bytes (filters: (H,) row filter types 0..4).
+
+    Byte lane i of a pixel only ever combines with lane i of its neighbours, so whole pixels are one unit.
+    """
+    height, width, bpp = filtered.shape
+    if filters.max() <= 2:  # None/Sub/Up only: each row is one vectorised step
+        out = np.empty_like(filtered)
+        prev = np.zeros((width, bpp), np.uint8)
+        for y in range(height):
+            f = int(filters[y])
+            row = filtered[y]
+            if f == 1:
+                row = np.cumsum(row, axis=0, dtype=np.uint8)
+            elif f == 2:
+                row = row + prev
+            out[y] = row
+            prev = out[y]
+        return out
+
+    # Average and Paeth need the decoded left neighbour, so sweep anti-diagonals x + y = d instead: every pixel
+    # on a diagonal depends only on the two diagonals before it. Diagonals are stored as rows of a skewed array
+    # indexed by y (or by x when the image is taller than wide), so each step works on plain slices.
+    by_y = height <= width
+    n, span = (height, width) if by_y else (width, height)
+    diagonals = height + width - 1
+    ys = np.arange(height, dtype=np.int32)[:, None]
+    xs = np.arange(width, dtype=np.int32)[None, :]
+    dd, kk = ys + xs, (ys if by_y else xs)
+    skewed = np.zeros((diagonals, n, bpp), np.uint8)
+    skewed[dd, kk] = filtered
+    recon = np.zeros((diagonals + 2, n + 1, bpp), np.uint8)  # two zero diagonals before, a zero cell at k = -1
+    ft = filters.astype(np.intp)
+    for d in range(diagonals):
+        lo, hi = max(0, d - span + 1), min(n - 1, d) + 1
+        prev = recon[d + 1].astype(np.int16)
+        a, b = (prev[lo + 1 : hi + 1], prev[lo:hi]) if by_y else (prev[lo:hi], prev[lo + 1 : hi + 1])
+        c = recon[d, lo:hi].astype(np.int16)
+        kind = ft[lo:hi, None] if by_y else ft[d - hi + 1 : d - lo + 1][::-1, None]
+        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        pred = np.choose(kind, (0, a, b, (a + b) >> 1, paeth))
+        recon[d + 2, lo + 1 : hi + 1] = skewed[d, lo:hi] + pred.astype(np.uint8)
+    return recon[dd + 2, kk + 1]
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _encode_png(arr: np.ndarray, *, level: int = 6) -> bytes:
+    """(H, W, C) uint16 -> 16-bit PNG bytes; each row takes the filter with the smallest sum of |residual|."""
+    height, width, channels = arr.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    bpp = 2 * channels
+    raw = np.ascontiguousarray(arr.astype(">u2")).view(np.uint8).reshape(height, width * bpp)
+    compressor = zlib.compressobj(level)
+    parts = []
+    prev = np.zeros((1, width * bpp), np.int16)
+    step = max(1, (1 << 22) // max(1, width * bpp))  # about 4 MB of rows at a time
+    for start in range(0, height, step):
+        x = raw[start : start + step].astype(np.int16)
+        b = np.concatenate([prev, x[:-1]], 0)
+        a = np.zeros_like(x)
+        a[:, bpp:] = x[:, :-bpp]
+        c = np.zeros_like(b)
+        c[:, bpp:] = b[:, :-bpp]
+        p = a + b - c
+        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 255
+        cost = np.where(candidates > 127, 256 - candidates, candidates).sum(-1)
+        choice = cost.argmin(0)
+        rows = candidates[choice, np.arange(len(x))].astype(np.uint8)
+        parts.append(compressor.compress(np.concatenate([choice.astype(np.uint8)[:, None], rows], 1).tobytes()))
+        prev = x[-1:]
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    chunks = _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b"")
+    return _PNG_SIGNATURE + chunks

@@ -1,0 +1,70 @@
+"""SRResNet, the generator of SRGAN (Ledig et al.: "Photo-Realistic Single Image Super-Resolution Using a
+Generative Adversarial Network", CVPR 2017, Figure 4).
+
+9x9 conv -> 64, PReLU; 16 residual blocks (3x3 conv, BN, PReLU, 3x3 conv, BN, + input); 3x3 conv,
+BN, + the head's output (long skip); per x2: 3x3 conv -> 256, PixelShuffle 2, PReLU; 9x9 conv -> 3.
+Trained with MSE it is "SRResNet"; with VGG54 + adversarial loss it is "SRGAN".
+The paper defines x4 (two x2 stages). Other scales here: x2 one stage, x8 three, x3 one x3 stage
+(conv -> 64*9, PixelShuffle 3), as BasicSR's MSRResNet does. PReLU is one shared slope per layer
+(PyTorch's default). The paper gives no init; convolutions use He normal init, zero biases.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gan_sr.errors import ConfigError
+from gan_sr.sr.bicubic import check_scale
+
+
+def upsampling_stages(scale: int) -> list[int]:
+    """The factors of the upsampling stages: x2 stages for powers of two, one x3 stage for 3."""
+    if scale == 3:
+        return [3]
+    if scale >= 2 and scale & (scale - 1) == 0:
+        return [2] * (scale.bit_length() - 1)
+    raise ConfigError(f"--scale {scale} is not supported by this upsampler; use 2, 3, 4 or 8")
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-PReLU-conv-BN plus the identity."""
+
+    def __init__(self, nf: int, batch_norm: bool = True) -> None:
+        super().__init__()
+        norm = (lambda: nn.BatchNorm2d(nf)) if batch_norm else nn.Identity
+        self.body = nn.Sequential(
+            nn.Conv2d(nf, nf, 3, padding=1), norm(), nn.PReLU(),
+            nn.Conv2d(nf, nf, 3, padding=1), norm(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class SRResNet(nn.Module):
+    """The SRGAN generator: `num_blocks` residual blocks of width `nf`, sub-pixel upsampling."""
+
+    def __init__(self, scale: int, *, num_blocks: int = 16, nf: int = 64, batch_norm: bool = True) -> None:
+        super().__init__()
+        self.scale = check_scale(scale)
+        norm = nn.BatchNorm2d(nf) if batch_norm else nn.Identity()
+        self.head = nn.Sequential(nn.Conv2d(3, nf, 9, padding=4), nn.PReLU())
+        self.body = nn.Sequential(*(ResidualBlock(nf, batch_norm) for _ in range(int(num_blocks))))
+        self.body_out = nn.Sequential(nn.Conv2d(nf, nf, 3, padding=1), norm)
+        self.upsample = nn.Sequential(*(
+            nn.Sequential(nn.Conv2d(nf, nf * r * r, 3, padding=1), nn.PixelShuffle(r), nn.PReLU())
+            for r in upsampling_stages(self.scale)
+        ))
+        self.tail = nn.Conv2d(nf, 3, 9, padding=4)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, lr: Tensor) -> Tensor:
+        feat = self.head(lr)
+        feat = feat + self.body_out(self.body(feat))
+        return self.tail(self.upsample(feat))
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"

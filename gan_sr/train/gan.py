@@ -1,0 +1,593 @@
+"""Train, sample and evaluate the limited-data GAN (StyleGAN2-lite + ADA).
+
+A run is a config dict (TOML on disk, `recipe()` for the presets): [model] res/preset/overrides,
+[data] path/batch/workers/mirror, [train] kimg/loss/lr/betas/R1/GP/n_critic/EMA/seed/device,
+[aug] mode/p/target/interval/ramp_kimg, [log] tick/snapshot/grid/swd_images, [precision].
+`train_gan()` runs it in a RunDir (gan_sr.train.loop): TensorBoard in tb/ (losses, p, r_t, D(real)
+and D(fake) means, fixed-latent grids, latent interpolations), last.pt written atomically at every
+snapshot with G, G_ema, D, both Adam states, ADA p and its accumulators, kimg, data position and all
+RNG states, so a resumed single-process run continues bit-identically. Under torchrun each rank
+draws its own latents and augmentations; gradients and ADA statistics are averaged over ranks.
+
+Losses (REFERENCE section 5): "ns" non-saturating logistic + lazy R1 (gamma = 0.0002 res^2 / batch
+unless set, every 16 D steps, taken w.r.t. the augmented reals), "lsgan" and "hinge" (same R1),
+"wgan" (WGAN-GP, lambda 10, 5 critic steps, Adam (1e-4, 0, 0.9), drift 1e-3 E[D(x)^2]). The ADA
+overfitting signal r_t uses each loss's neutral point (`losses.adversarial.overfit_signs`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as tdist
+from torch import Tensor
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
+from gan_sr.gan.networks import Generator, build_gan, gan_config, to_gan, to_unit
+from gan_sr.losses import adversarial as adv
+from gan_sr.train.loop import (
+    EMA,
+    BatchStream,
+    DistEnv,
+    Precision,
+    RunDir,
+    allreduce_gradients,
+    barrier,
+    broadcast_state,
+    capture_rng,
+    check_finite,
+    image_grid,
+    init_distributed,
+    open_writer,
+    preserved_rng,
+    progress,
+    restore_rng,
+    seed_everything,
+    shutdown_distributed,
+)
+
+MODEL_NAME = "stylegan2-lite"
+LOSSES = ("ns", "lsgan", "hinge", "wgan")
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"res": 64, "preset": "cpu", "overrides": {}},
+    "data": {"path": "", "batch": 32, "workers": 0, "mirror": False},
+    "train": {
+        "kimg": 200.0, "loss": "ns", "lr_g": 0.0025, "lr_d": 0.0025, "betas": [0.0, 0.99],
+        "r1_gamma": -1.0, "r1_interval": 16, "gp_lambda": 10.0, "drift": 0.0, "n_critic": 1,
+        "ema_kimg": 2.0, "ema_rampup": 0.05, "truncation": 1.0, "seed": 0, "device": "cpu",
+    },
+    "aug": {"mode": "ada", "p": 0.0, "target": 0.6, "interval": 4, "ramp_kimg": 500.0},
+    "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0, "grid": 32, "swd_images": 0},
+    "precision": {"bf16": False, "channels_last": False},
+}
+
+_PRESET_TRAIN = {
+    # 2 CPU cores: small batch, short EMA half-life, a tick per kimg.
+    "cpu": {"data": {"batch": 32}, "train": {"ema_kimg": 2.0}, "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0}},
+    # One GPU: StyleGAN2-ADA's low-resolution settings (batch 64, EMA half-life 20 kimg), channels_last.
+    "gpu": {"data": {"batch": 64, "workers": 4}, "train": {"ema_kimg": 20.0},
+            "log": {"tick_kimg": 4.0, "snapshot_kimg": 50.0}, "precision": {"channels_last": True}},
+}
+
+_LOSS_TRAIN = {
+    "ns": {},
+    "lsgan": {},
+    "hinge": {},
+    "wgan": {"train": {"lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.9], "n_critic": 5, "r1_gamma": 0.0,
+                       "drift": 1e-3}},
+}
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def merge(base: dict, over: dict) -> dict:
+    """Deep merge: dicts merge key by key, anything else in `over` replaces `base`."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def recipe(res: int = 64, preset: str = "cpu", loss: str = "ns") -> dict:
+    """Defaults for a resolution, a hardware preset and a loss (the loss picks its optimiser and critic steps)."""
+    if preset not in _PRESET_TRAIN:
+        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(_PRESET_TRAIN)}")
+    kind = adv.canonical_kind(loss)
+    if kind not in LOSSES:
+        raise ConfigError(f"--loss {loss}: the GAN trainer supports {', '.join(LOSSES)} (wgan-gp = wgan)")
+    cfg = merge(DEFAULTS, _PRESET_TRAIN[preset])
+    cfg = merge(cfg, _LOSS_TRAIN[kind])
+    return merge(cfg, {"model": {"res": int(res), "preset": preset}, "train": {"loss": kind}})
+
+
+def load_config(path: str | Path) -> dict:
+    """A TOML run config (sections as in DEFAULTS); ConfigError naming the file when it cannot be read."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {p}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {p}: not valid TOML ({exc})") from None
+
+
+def _check_keys(cfg: dict, ref: dict, where: str) -> None:
+    for k, v in cfg.items():
+        if k not in ref:
+            raise ConfigError(f"unknown config key {where}{k!r}; known: {', '.join(ref)}")
+        if isinstance(ref[k], dict) and ref[k] and k != "overrides":
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key {where}{k!r} must be a table")
+            _check_keys(v, ref[k], f"{where}{k}.")
+
+
+def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
+    """recipe(res, preset, loss) <- TOML file <- explicit flags (data, res, preset, loss, aug, kimg, batch, ...)."""
+    over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
+    _check_keys(over, DEFAULTS, "")
+    pick = lambda sec, key: flags.get(key) if flags.get(key) is not None else over.get(sec, {}).get(key)  # noqa: E731
+    res = pick("model", "res") or DEFAULTS["model"]["res"]
+    preset = pick("model", "preset") or DEFAULTS["model"]["preset"]
+    loss = pick("train", "loss") or DEFAULTS["train"]["loss"]
+    cfg = merge(recipe(res, preset, loss), over)
+    cfg["train"]["loss"] = adv.canonical_kind(loss)
+    sections = {"data": "data", "path": "data", "batch": "data", "workers": "data", "mirror": "data",
+                "kimg": "train", "seed": "train", "device": "train", "lr": "train", "r1_gamma": "train",
+                "bf16": "precision", "channels_last": "precision", "snapshot_kimg": "log", "tick_kimg": "log",
+                "swd_images": "log"}
+    for key, value in flags.items():
+        if value is None or key in ("res", "preset", "loss"):
+            continue
+        if key == "aug":
+            mode, p = parse_aug(value)
+            cfg["aug"]["mode"], cfg["aug"]["p"] = mode, p
+        elif key == "lr":
+            cfg["train"]["lr_g"] = cfg["train"]["lr_d"] = float(value)
+        elif key in ("data", "path"):
+            cfg["data"]["path"] = str(value)
+        elif key in sections:
+            cfg[sections[key]][key] = value
+        else:
+            raise ConfigError(f"unknown GAN training option {key!r}")
+    return validate(cfg)
+
+
+def validate(cfg: dict) -> dict:
+    """Check ranges and names; returns cfg (with the loss name canonical)."""
+    _check_keys(cfg, DEFAULTS, "")
+    gan_config(cfg["model"]["res"], cfg["model"]["preset"], **cfg["model"]["overrides"])
+    t, a, d, lg = cfg["train"], cfg["aug"], cfg["data"], cfg["log"]
+    t["loss"] = adv.canonical_kind(t["loss"])
+    if t["loss"] not in LOSSES:
+        raise ConfigError(f"train.loss {t['loss']!r}: the GAN trainer supports {', '.join(LOSSES)}")
+    if not t["kimg"] > 0:
+        raise ConfigError(f"--kimg {t['kimg']}: must be positive (thousands of real images shown to D)")
+    if int(d["batch"]) < 2:
+        raise ConfigError(f"--batch {d['batch']}: the GAN needs at least 2 images per batch (minibatch std)")
+    if int(t["n_critic"]) < 1 or int(t["r1_interval"]) < 1:
+        raise ConfigError("train.n_critic and train.r1_interval must be at least 1")
+    if a["mode"] not in ("ada", "fixed", "none") or not 0.0 <= float(a["p"]) <= 1.0:
+        raise ConfigError(f"aug.mode {a['mode']!r} / aug.p {a['p']}: use ada, fixed (0 <= p <= 1) or none")
+    if float(lg["tick_kimg"]) <= 0 or float(lg["snapshot_kimg"]) <= 0:
+        raise ConfigError("log.tick_kimg and log.snapshot_kimg must be positive")
+    return cfg
+
+
+def r1_gamma(cfg: dict) -> float:
+    """R1 weight: the configured one, or ADA's heuristic 0.0002 * res^2 / batch when negative."""
+    g = float(cfg["train"]["r1_gamma"])
+    return 0.0002 * cfg["model"]["res"] ** 2 / int(cfg["data"]["batch"]) if g < 0 else g
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+class GanTrainer:
+    """Holds G, G_ema, D, their optimisers, the augment pipe and the ADA controller for one run."""
+
+    def __init__(self, cfg: dict, dist: DistEnv, run: RunDir, *, quiet: bool = False,
+                 callback: Callable[[dict], None] | None = None):
+        from gan_sr.data.datasets import ImageDataset
+
+        self.cfg, self.dist, self.run, self.quiet, self.callback = cfg, dist, run, quiet, callback
+        t, d = cfg["train"], cfg["data"]
+        self.kind = t["loss"]
+        self.batch = int(d["batch"])
+        if self.batch % dist.world_size:
+            raise ConfigError(f"--batch {self.batch} is the global batch; it must divide by the {dist.world_size} ranks")
+        self.local_batch = self.batch // dist.world_size
+        self.prec = Precision(dist.device, bf16=cfg["precision"]["bf16"], channels_last=cfg["precision"]["channels_last"])
+        self.netcfg = gan_config(cfg["model"]["res"], cfg["model"]["preset"], **cfg["model"]["overrides"])
+        G, D = build_gan(self.netcfg)
+        self.G, self.D = self.prec.model(G), self.prec.model(D)
+        broadcast_state(self.G, dist)
+        broadcast_state(self.D, dist)
+        self.ema = EMA(self.G, decay=0.0)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t["lr_g"], betas=tuple(t["betas"]), eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t["lr_d"], betas=tuple(t["betas"]), eps=1e-8)
+        a = cfg["aug"]
+        self.ada = AdaController(a["mode"], a["p"], target=a["target"], interval=a["interval"], ramp_kimg=a["ramp_kimg"])
+        self.pipe = AugmentPipe(self.ada.p)
+        dataset = ImageDataset(d["path"], cfg["model"]["res"], split="train", augment=bool(d["mirror"]))
+        self.n_train = len(dataset)
+        self.stream = BatchStream(dataset, self.local_batch, seed=t["seed"], rank=dist.rank,
+                                  world_size=dist.world_size, num_workers=int(d["workers"]),
+                                  pin_memory=dist.device.type == "cuda")
+        self.gamma = r1_gamma(cfg)
+        self.nimg, self.step, self.d_steps, self.wall = 0, 0, 0, 0.0
+        gz = torch.Generator().manual_seed(int(t["seed"]) + 7919)
+        zdim = self.netcfg["z_dim"]
+        self.grid_z = torch.randn(int(cfg["log"]["grid"]), zdim, generator=gz)
+        self.interp_z = torch.randn(4, 2, zdim, generator=gz)
+        self.swd_ref: Tensor | None = None
+        self.last_swd: dict | None = None
+
+    # ---------------------------------------------------------------------------- state
+
+    def payload(self) -> dict:
+        return {
+            "kind": "gan",
+            "model": {"name": MODEL_NAME, "scale": 1, "preset": self.netcfg["preset"], "config": dict(self.netcfg)},
+            "state_dict": self.G.state_dict(),
+            "ema": self.ema.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "step": self.step,
+            "optim": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            "sched": {},
+            "rng": capture_rng(),
+            "data": self.stream.state_dict(),
+            "ada": self.ada.state_dict(),
+            "meta": {"nimg": self.nimg, "kimg": self.nimg / 1000.0, "d_steps": self.d_steps, "wall_s": self.wall,
+                     "loss": self.kind, "aug": self.ada.mode, "p": self.ada.p, "r_t": self.ada.r_t,
+                     "train_images": self.n_train, "config": self.cfg,
+                     "swd": None if self.last_swd is None else {str(k): v for k, v in self.last_swd["levels"].items()}},
+        }
+
+    def load(self, ck: dict) -> None:
+        if ck.get("kind") != "gan" or ck.get("model", {}).get("config") != dict(self.netcfg):
+            raise CheckpointError(f"{self.run.last}: holds a different model than this run's config.json")
+        self.G.load_state_dict(ck["state_dict"])
+        self.ema.load_state_dict(ck["ema"])
+        self.D.load_state_dict(ck["discriminator"])
+        self.opt_g.load_state_dict(ck["optim"]["G"])
+        self.opt_d.load_state_dict(ck["optim"]["D"])
+        self.stream.load_state_dict(ck["data"])
+        self.ada.load_state_dict(ck["ada"])
+        self.pipe.p = self.ada.p
+        m = ck["meta"]
+        self.step, self.nimg, self.d_steps, self.wall = int(ck["step"]), int(m["nimg"]), int(m["d_steps"]), float(m["wall_s"])
+        if self.dist.is_main:
+            restore_rng(ck["rng"])
+        else:
+            seed_everything(int(self.cfg["train"]["seed"]) * 1000 + self.dist.rank + self.step)
+
+    # ---------------------------------------------------------------------------- steps
+
+    def _real(self) -> Tensor:
+        return to_gan(self.prec.batch(next(self.stream)))
+
+    def _z(self, n: int) -> Tensor:
+        return torch.randn(n, self.netcfg["z_dim"], device=self.dist.device)
+
+    def d_step(self, stats: dict) -> None:
+        t = self.cfg["train"]
+        real = self._real()
+        b = real.shape[0]
+        with torch.no_grad(), self.prec.autocast():
+            fake = self.G(self._z(b))
+        fake = self.prec.batch(fake.float())
+        self.D.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        real_aug, fake_aug = self.pipe(real), self.pipe(fake)
+        with self.prec.autocast():
+            r, f = self.D(real_aug), self.D(fake_aug)
+            loss = adv.d_loss(self.kind, r, f)
+        total = loss
+        if self.kind == "wgan":
+            gp = adv.gradient_penalty(self.D, real_aug, fake_aug)
+            total = total + t["gp_lambda"] * gp + t["drift"] * adv.drift_penalty(r)
+            stats["gp"].append(float(gp.detach()))
+        total.backward()
+        if self.kind != "wgan" and self.gamma > 0 and self.d_steps % int(t["r1_interval"]) == 0:
+            x = self.pipe(real).detach().requires_grad_(True)
+            pen = adv.r1_penalty(self.D(x), x)
+            (pen * (self.gamma / 2) * int(t["r1_interval"])).backward()
+            stats["r1"].append(float(pen.detach()))
+        allreduce_gradients(self.D, self.dist)
+        self.opt_d.step()
+        self.d_steps += 1
+        self.ada.accumulate(adv.overfit_signs(self.kind, r, f), images=b)
+        stats["loss_d"].append(float(loss))
+        stats["d_real"].append(float(r.detach().float().mean()))
+        stats["d_fake"].append(float(f.detach().float().mean()))
+        self.nimg += b * self.dist.world_size
+        if self.ada.due():
+            totals = None
+            if self.dist.enabled:
+                v = torch.tensor([self.ada.sign_sum, float(self.ada.sign_count), float(self.ada.images)],
+                                 dtype=torch.float64, device=self.dist.device)
+                tdist.all_reduce(v)
+                totals = (float(v[0]), int(v[1]), int(v[2]))
+            self.ada.update(totals)
+            self.pipe.p = self.ada.p
+
+    def g_step(self, stats: dict) -> None:
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.prec.autocast():
+            fake = self.G(self._z(self.local_batch))
+            f = self.D(self.pipe(self.prec.batch(fake)))
+            real_logits = None
+            if self.kind == "ragan":
+                with torch.no_grad():
+                    real_logits = self.D(self.pipe(self._real()))
+            loss = adv.g_loss(self.kind, f, real_logits)
+        loss.backward()
+        allreduce_gradients(self.G, self.dist)
+        self.opt_g.step()
+        if self.dist.enabled:  # each rank tracked w_avg on its own latents; keep the replicas identical
+            tdist.all_reduce(self.G.w_avg)
+            self.G.w_avg /= self.dist.world_size
+        stats["loss_g"].append(float(loss))
+        t = self.cfg["train"]
+        ema_nimg = t["ema_kimg"] * 1000.0
+        if t["ema_rampup"] > 0:
+            ema_nimg = min(ema_nimg, self.nimg * t["ema_rampup"])
+        self.ema.decay = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        self.ema.update(self.G)
+
+    # ---------------------------------------------------------------------------- logging
+
+    @torch.no_grad()
+    def samples(self) -> tuple[Tensor, Tensor]:
+        """EMA samples of the fixed latents, and 4 interpolation strips (8 steps, linear in w)."""
+        g = self.ema.module
+        dev = self.dist.device
+        trunc = float(self.cfg["train"]["truncation"])
+        grid = torch.cat([to_unit(g(z.to(dev), trunc)).float().cpu() for z in self.grid_z.split(16)])
+        strips = interpolation(g, self.interp_z.to(dev), steps=8, truncation=trunc).cpu()
+        return grid, strips
+
+    def _swd(self) -> dict | None:
+        n = int(self.cfg["log"]["swd_images"])
+        if n <= 0:
+            return None
+        from gan_sr.data.datasets import ImageDataset
+        from gan_sr.metrics.swd import swd
+
+        if self.swd_ref is None:
+            ds = ImageDataset(self.cfg["data"]["path"], self.cfg["model"]["res"], split="train", augment=False)
+            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1))[:n]
+            self.swd_ref = torch.stack([ds[int(i)] for i in idx])
+        fakes = generate(self.ema.module, self.swd_ref.shape[0], seed=12345, device=self.dist.device)
+        return swd(self.swd_ref, fakes, generator=torch.Generator().manual_seed(0))
+
+    def tick(self, writer, stats: dict, tick_time: float, tick_nimg: int, snapshot: bool) -> dict:
+        kimg = self.nimg / 1000.0
+        mean = lambda k: sum(stats[k]) / len(stats[k]) if stats[k] else float("nan")  # noqa: E731
+        row = {"kimg": kimg, "loss_d": mean("loss_d"), "loss_g": mean("loss_g"), "d_real": mean("d_real"),
+               "d_fake": mean("d_fake"), "p": self.ada.p, "r_t": self.ada.r_t,
+               "sec_per_kimg": tick_time / max(tick_nimg / 1000.0, 1e-9), "wall_s": self.wall}
+        if stats["r1"]:
+            row["r1"] = mean("r1")
+        if stats["gp"]:
+            row["gp"] = mean("gp")
+        with preserved_rng():
+            if snapshot and self.dist.is_main:
+                self.last_swd = self._swd()
+                if self.last_swd is not None:
+                    row["swd"] = self.last_swd["mean"]
+                    for res, v in self.last_swd["levels"].items():
+                        writer.add_scalar(f"Metrics/swd_{res}px", v, self.nimg // 1000)
+                    writer.add_scalar("Metrics/swd_mean", self.last_swd["mean"], self.nimg // 1000)
+            if self.dist.is_main:
+                step = int(round(kimg * 1000))
+                for k in ("loss_d", "loss_g", "r1", "gp"):
+                    if k in row:
+                        writer.add_scalar(f"Loss/{k}", row[k], step)
+                writer.add_scalar("ADA/p", row["p"], step)
+                if math.isfinite(row["r_t"]):
+                    writer.add_scalar("ADA/r_t", row["r_t"], step)
+                writer.add_scalar("D/real_mean", row["d_real"], step)
+                writer.add_scalar("D/fake_mean", row["d_fake"], step)
+                writer.add_scalar("Progress/kimg", kimg, step)
+                writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
+                grid, strips = self.samples()
+                cols = max(1, int(math.sqrt(grid.shape[0])))
+                writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
+                writer.add_image("samples/interpolation", make_grid(strips, 8), step)
+                if snapshot:
+                    from gan_sr.io.images import write_image
+
+                    write_image(self.run.samples / f"fakes_{self.nimg:09d}.png", make_grid(grid, cols))
+            if self.callback is not None and self.dist.is_main:
+                self.callback({**row, "trainer": self})
+        return row
+
+    # ---------------------------------------------------------------------------- loop
+
+    def fit(self) -> dict:
+        cfg, dist = self.cfg, self.dist
+        total_nimg = int(round(float(cfg["train"]["kimg"]) * 1000))
+        tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
+        snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
+        writer = open_writer(self.run, enabled=dist.is_main)
+        bar = progress(total=total_nimg, initial=min(self.nimg, total_nimg), enabled=dist.is_main and not self.quiet,
+                       desc="gan")
+        bar.unit, bar.unit_scale = "img", True
+        stats = {k: [] for k in ("loss_d", "loss_g", "d_real", "d_fake", "r1", "gp")}
+        last_row: dict = {}
+        tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+        next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
+        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
+        self.G.train()
+        self.D.train()
+        try:
+            while self.nimg < total_nimg:
+                before = self.nimg
+                for _ in range(int(cfg["train"]["n_critic"])):
+                    self.d_step(stats)
+                self.g_step(stats)
+                self.step += 1
+                check_finite(self.step, {"loss_d": stats["loss_d"][-1], "loss_g": stats["loss_g"][-1]}, dist)
+                bar.update(self.nimg - before)
+                done = self.nimg >= total_nimg
+                if self.nimg >= next_tick or done:
+                    now = time.perf_counter()
+                    self.wall += now - tick_start
+                    snapshot = self.nimg >= next_snap or done
+                    last_row = self.tick(writer, stats, now - tick_start, self.nimg - tick_start_nimg, snapshot)
+                    bar.set_postfix(p=f"{self.ada.p:.3f}", r_t=f"{self.ada.r_t:.2f}", refresh=False)
+                    if snapshot:
+                        self.run.save(self.payload())
+                        barrier(dist)
+                        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
+                    next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
+                    stats = {k: [] for k in stats}
+                    tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+        finally:
+            bar.close()
+            writer.close()
+        return {"run": str(self.run.path), "kimg": self.nimg / 1000.0, "steps": self.step, "wall_s": self.wall,
+                "p": self.ada.p, "r_t": self.ada.r_t, "train_images": self.n_train, **{k: v for k, v in last_row.items()
+                                                                                        if k not in ("kimg", "p", "r_t", "wall_s")}}
+
+
+def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
+              kimg: float | None = None, quiet: bool = False, callback: Callable[[dict], None] | None = None) -> dict:
+    """Train (or resume) a GAN run; returns a summary (kimg, wall seconds, final p and r_t, last losses)."""
+    if (run_dir is None) == (resume is None):
+        raise ConfigError("give either --run-dir for a new run or --resume RUN_DIR, not both or neither")
+    probe_device = (config or {}).get("train", {}).get("device", "cpu") if resume is None else None
+    if resume is not None:
+        run = RunDir.open(resume)
+        cfg = validate(merge(DEFAULTS, run.read_config()))
+        if kimg is not None:
+            cfg["train"]["kimg"] = float(kimg)
+        probe_device = cfg["train"]["device"]
+    dist = init_distributed(probe_device or "cpu")
+    try:
+        if resume is not None:
+            run = RunDir.open(resume, main=dist.is_main)
+            run.write_config(cfg)
+        else:
+            cfg = validate(copy.deepcopy(config)) if config is not None else validate(recipe())
+            if kimg is not None:
+                cfg["train"]["kimg"] = float(kimg)
+            run = RunDir.create(run_dir, cfg, main=dist.is_main)
+        if not cfg["data"]["path"]:
+            raise ConfigError("no training data: pass --data DIR (a `gansr data build` output or a folder of images)")
+        seed_everything(int(cfg["train"]["seed"]) + dist.rank)
+        trainer = GanTrainer(cfg, dist, run, quiet=quiet, callback=callback)
+        if resume is not None:
+            trainer.load(run.load_last(map_location=dist.device))
+        return trainer.fit()
+    finally:
+        shutdown_distributed(dist)
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+
+
+def make_grid(images: Tensor, cols: int, pad: int = 2) -> Tensor:
+    """(N, 3, H, W) in [0, 1] -> one (3, H', W') picture with `cols` images per row."""
+    rows = [list(images[i : i + cols]) for i in range(0, images.shape[0], cols)]
+    return image_grid(rows, pad=pad)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", *, ema: bool = True) -> Generator:
+    """The generator (EMA weights by default) of a GAN checkpoint, in eval mode."""
+    from gan_sr.io.checkpoints import load_checkpoint
+
+    ck = load_checkpoint(path, map_location="cpu")
+    if ck.get("kind") != "gan" or ck.get("model", {}).get("name") != MODEL_NAME:
+        raise CheckpointError(f"{path}: a {ck.get('kind')!r} checkpoint of {ck.get('model', {}).get('name')!r}, "
+                              f"not a GAN generator ({MODEL_NAME}); pass a `gansr gan train` last.pt")
+    cfg = ck["model"]["config"]
+    g = Generator(**cfg)
+    state = ck.get("ema") if ema and ck.get("ema") else ck["state_dict"]
+    try:
+        g.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored generator config ({str(exc)[:200]})") from None
+    return g.eval().requires_grad_(False).to(device)
+
+
+@torch.no_grad()
+def generate(g: Generator, n: int, *, seed: int = 0, batch: int = 64, truncation: float = 1.0,
+             device: str | torch.device = "cpu") -> Tensor:
+    """n samples in [0, 1], (n, 3, res, res) on the CPU; latents from a private generator seeded by `seed`."""
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(int(n), g.z_dim, generator=gen)
+    out = [to_unit(g(zb.to(device), truncation).float()).cpu() for zb in z.split(batch)]
+    return torch.cat(out) if out else torch.zeros(0, 3, g.res, g.res)
+
+
+@torch.no_grad()
+def interpolation(g: Generator, z_pairs: Tensor, *, steps: int = 8, truncation: float = 1.0) -> Tensor:
+    """Rows of `steps` images going linearly in w from z_pairs[i, 0] to z_pairs[i, 1]; (rows*steps, 3, H, W)."""
+    rows, dev = z_pairs.shape[0], next(g.parameters()).device
+    w = g.mapping_w(z_pairs.reshape(rows * 2, -1).to(dev), truncation).reshape(rows, 2, -1)
+    t = torch.linspace(0, 1, steps, device=dev)[None, :, None]
+    ws = w[:, :1].lerp(w[:, 1:], t).reshape(rows * steps, -1)
+    return to_unit(g.synthesis(ws).float())
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def load_reference(ref: str | Path, res: int, *, split: str = "test", limit: int | None = None) -> Tensor:
+    """Real images for evaluation at the generator's resolution: a folder of images or a built dataset's split."""
+    from gan_sr.data.datasets import ImageDataset
+
+    ds = ImageDataset(ref, res, split=split, augment=False)
+    n = len(ds) if limit is None else min(len(ds), int(limit))
+    return torch.stack([ds[i] for i in range(n)])
+
+
+def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test", n: int | None = None,
+                       seed: int = 0, inception: str | Path | None = None, device: str = "cpu",
+                       truncation: float = 1.0, pairs: int = 1000) -> dict:
+    """SWD (per level and mean, x1e3), MS-SSIM diversity of fakes and reals; FID/KID with an Inception file.
+
+    As many fakes as real images are drawn (SWD compares equal-sized sets).
+    """
+    from gan_sr.metrics.msssim import max_scales, msssim_diversity
+    from gan_sr.metrics.swd import swd
+
+    g = load_generator(ckpt, device)
+    real = load_reference(ref, g.res, split=split, limit=n)
+    if real.shape[0] < 2:
+        raise ConfigError(f"--ref {ref}: needs at least 2 images, found {real.shape[0]}")
+    fake = generate(g, real.shape[0], seed=seed, truncation=truncation, device=device)
+    out: dict[str, Any] = {"images": int(real.shape[0]), "res": g.res}
+    s = swd(real, fake, generator=torch.Generator().manual_seed(seed))
+    for res, v in s["levels"].items():
+        out[f"swd_{res}px"] = v
+    out["swd_mean"] = s["mean"]
+    if max_scales(g.res) >= 1:
+        out["msssim_fake"] = msssim_diversity(fake, pairs=pairs, generator=torch.Generator().manual_seed(seed))
+        out["msssim_real"] = msssim_diversity(real, pairs=pairs, generator=torch.Generator().manual_seed(seed))
+    if inception is not None:
+        from gan_sr.metrics.fid import fid_from_features, inception_features, kid_from_features, load_inception
+
+        net = load_inception(inception, device)
+        fr, ff = inception_features(net, real, device=device), inception_features(net, fake, device=device)
+        out["fid"] = fid_from_features(fr, ff)
+        out["kid"], out["kid_std"] = kid_from_features(fr, ff, generator=torch.Generator().manual_seed(seed))
+    return out
+

@@ -1,0 +1,570 @@
+"""Machinery every trainer shares: run folder, RNG, data order, EMA, precision, divergence guard, DDP, logging.
+
+A trainer (SR, GAN, joint) is written against this small API:
+
+    dist = init_distributed("cpu")                    # torchrun env -> gloo/NCCL process group, else 1 process
+    run = RunDir.create(path, config, main=dist.is_main)   # or RunDir.open(path) to resume
+    seed_everything(seed + dist.rank)
+    stream = BatchStream(dataset, batch, seed=seed, rank=dist.rank, world_size=dist.world_size)
+    ema = EMA(model, decay=0.999)
+    prec = Precision(dist.device, bf16=False, channels_last=False)
+    sched = LRSchedule(optimizer, "step", step_size=..., gamma=0.5)
+    writer = open_writer(run, enabled=dist.is_main)   # no-op writer on other ranks
+    bar = progress(total=steps, initial=step, enabled=dist.is_main and not quiet)
+    for step in ...:
+        lr, hr = (prec.batch(t) for t in next(stream))
+        with prec.autocast(): loss = ...
+        check_finite(step, {"pixel": loss}, dist)     # TrainingDiverged, the same on every rank
+        loss.backward(); allreduce_gradients(model, dist); opt.step(); sched.step(); ema.update(model)
+        run.save({... "rng": capture_rng(), "data": stream.state_dict(), ...})   # rank 0 only, atomic
+
+Everything stored in a checkpoint (RNG states, data position, schedule, EMA) is tensors, ints, floats,
+strings, lists and dicts, so `load_checkpoint(weights_only=True)` restores it, and a resumed run
+continues bit-identically to an uninterrupted one (data order and augmentations do not depend on when
+the DataLoader was created: every sample's augmentation is seeded from (seed, epoch, position)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as tdist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
+
+# ---------------------------------------------------------------------------------------------- run folder
+
+
+class RunDir:
+    """One training run on disk: config.json, last.pt, best.pt, tb/ (TensorBoard), samples/."""
+
+    def __init__(self, path: str | os.PathLike, *, main: bool = True) -> None:
+        self.path = Path(path)
+        self.main = main
+
+    config_file = property(lambda self: self.path / "config.json")
+    last = property(lambda self: self.path / "last.pt")
+    best = property(lambda self: self.path / "best.pt")
+    tb = property(lambda self: self.path / "tb")
+    samples = property(lambda self: self.path / "samples")
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict, *, main: bool = True) -> RunDir:
+        """A fresh run; refuses a folder that already holds a run (resume it or pick another --run-dir).
+
+        Only rank 0 (main) checks and writes; other ranks should wait at a barrier after this call.
+        """
+        run = cls(path, main=main)
+        run.ensure_fresh()
+        if main:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.tb.mkdir(exist_ok=True)
+            run.samples.mkdir(exist_ok=True)
+            run.write_config(config)
+        return run
+
+    def ensure_fresh(self) -> None:
+        """ConfigError if this folder already holds a run (checked on rank 0 only)."""
+        if self.main and (self.last.exists() or self.config_file.exists()):
+            raise ConfigError(
+                f"run folder {self.path} already holds a run; resume it with --resume {self.path} "
+                "or choose another --run-dir"
+            )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, main: bool = True) -> RunDir:
+        """An existing run to resume: needs config.json and last.pt."""
+        run = cls(path, main=main)
+        if not run.path.is_dir():
+            raise CheckpointError(f"--resume {run.path}: no such run folder")
+        for f in (run.config_file, run.last):
+            if not f.is_file():
+                raise CheckpointError(f"--resume {run.path}: {f.name} is missing, so there is nothing to resume")
+        return run
+
+    def read_config(self) -> dict:
+        try:
+            return json.loads(self.config_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{self.config_file}: cannot read the run's config ({exc})") from exc
+
+    def write_config(self, config: dict) -> None:
+        if not self.main:
+            return
+        tmp = self.config_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, self.config_file)
+
+    def save(self, payload: dict, *, best: bool = False) -> None:
+        """Write last.pt (and best.pt) atomically; a no-op off rank 0."""
+        if not self.main:
+            return
+        from gan_sr.io.checkpoints import save_checkpoint
+
+        save_checkpoint(self.last, payload)
+        if best:
+            save_checkpoint(self.best, payload)
+
+    def load_last(self, map_location: str | torch.device = "cpu") -> dict:
+        from gan_sr.io.checkpoints import load_checkpoint
+
+        return load_checkpoint(self.last, map_location=map_location)
+
+
+# ----------------------------------------------------------------------------------------------------- RNG
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python `random`, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng() -> dict:
+    """The state of every global RNG, as weights_only-safe types."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
+    }
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    """Put back what capture_rng() returned."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run a block (validation, sampling) without disturbing the training RNG streams."""
+    state = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(state)
+
+
+# ---------------------------------------------------------------------------------------------- data order
+
+
+class _SeededItems(Dataset):
+    """Wraps a dataset so that item (index, seed) is produced under seeded global RNGs (then restored)."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, seed = key
+        with preserved_rng():
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+            torch.manual_seed(seed)
+            return self.base[index]
+
+
+class _EpochBatches:
+    """Batches of (index, seed) for one epoch of one rank, starting at a given batch."""
+
+    def __init__(self, keys: list[tuple[int, int]], batch_size: int, start: int) -> None:
+        self.keys, self.batch_size, self.start = keys, batch_size, start
+
+    def __len__(self) -> int:
+        return len(self.keys) // self.batch_size - self.start
+
+    def __iter__(self):
+        for b in range(self.start, len(self.keys) // self.batch_size):
+            yield self.keys[b * self.batch_size : (b + 1) * self.batch_size]
+
+
+class BatchStream:
+    """An endless, resumable stream of training batches, sharded across DDP ranks.
+
+    Each epoch is a permutation drawn from (seed, epoch); a dataset smaller than one global batch is
+    repeated. Every sample gets its own augmentation seed, so the batches do not depend on worker count
+    or on when the stream was (re)started. Plays the role of DistributedSampler, but can resume mid-epoch.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        n = len(dataset)  # type: ignore[arg-type]
+        if n == 0:
+            raise ConfigError("the training split has no images")
+        if batch_size < 1:
+            raise ConfigError(f"--batch must be at least 1, got {batch_size}")
+        self.dataset = _SeededItems(dataset)
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.epoch, self.batch = 0, 0
+        self._it: Iterator | None = None
+
+    def batches_per_epoch(self) -> int:
+        return len(self._epoch_keys(0)) // self.batch_size
+
+    def _epoch_keys(self, epoch: int) -> list[tuple[int, int]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        per_step = self.batch_size * self.world_size
+        repeats = max(1, math.ceil(per_step / self.n))
+        order = torch.cat([torch.randperm(self.n, generator=g) for _ in range(repeats)])
+        seeds = torch.randint(0, 2**62, (len(order),), generator=g)
+        usable = len(order) // per_step * per_step
+        keys = list(zip(order[:usable].tolist(), seeds[:usable].tolist()))
+        return keys[self.rank :: self.world_size]
+
+    def _start_epoch(self) -> None:
+        batches = _EpochBatches(self._epoch_keys(self.epoch), self.batch_size, self.batch)
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            generator=torch.Generator().manual_seed(self.seed),  # keep DataLoader off the global RNG
+            persistent_workers=False,
+        )
+        self._it = iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self):
+        while True:
+            if self._it is None:
+                self._start_epoch()
+            try:
+                item = next(self._it)  # type: ignore[arg-type]
+            except StopIteration:
+                self._it = None
+                self.epoch, self.batch = self.epoch + 1, 0
+                continue
+            self.batch += 1
+            return item
+
+    def state_dict(self) -> dict:
+        """Position of the next batch: {"epoch", "batch", "seed"}."""
+        return {"epoch": self.epoch, "batch": self.batch, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.batch, self.seed = int(state["epoch"]), int(state["batch"]), int(state["seed"])
+        self._it = None
+
+
+# ----------------------------------------------------------------------------------------------------- EMA
+
+
+class EMA:
+    """Exponential moving average of a model's weights: ema = decay * ema + (1 - decay) * w; buffers copied."""
+
+    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ConfigError(f"EMA decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.module = copy.deepcopy(_unwrap(model)).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        src = _unwrap(model)
+        for e, p in zip(self.module.parameters(), src.parameters()):
+            e.lerp_(p.detach().to(e.dtype), 1.0 - self.decay)
+        for e, b in zip(self.module.buffers(), src.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+unwrap = _unwrap
+
+
+# ----------------------------------------------------------------------------------------------- precision
+
+
+@dataclass
+class Precision:
+    """bf16 autocast and channels_last for training steps; evaluation always runs in fp32 (`fp32()`)."""
+
+    device: torch.device
+    bf16: bool = False
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def fp32(self):
+        return torch.autocast(self.device.type, enabled=False)
+
+    def model(self, module: nn.Module) -> nn.Module:
+        module = module.to(self.device)
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
+    def batch(self, x: Tensor) -> Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+
+# -------------------------------------------------------------------------------------------- divergence
+
+
+def check_finite(step: int, losses: dict[str, Tensor | float], dist: DistEnv | None = None) -> None:
+    """Raise TrainingDiverged naming the step and the loss when any loss is NaN/Inf (agreed across ranks)."""
+    vals = {n: float(v.detach()) if torch.is_tensor(v) else float(v) for n, v in losses.items()}
+    bad = [n for n, v in vals.items() if not math.isfinite(v)]
+    if dist is not None and dist.enabled:
+        flag = torch.tensor([1.0 if bad else 0.0], device=dist.device)
+        tdist.all_reduce(flag)
+        if flag.item() > 0 and not bad:
+            bad = ["(on another rank)"]
+    if bad:
+        values = ", ".join(f"{n}={vals.get(n, math.nan)}" for n in bad)
+        raise TrainingDiverged(
+            f"step {step}: loss {values} is not finite; training stopped. Lower the learning rate "
+            "(--lr, or train.lr in --config), try --no-bf16, set train.rollback to retry from the last checkpoint "
+            "with half the learning rate, or resume from last.pt."
+        )
+
+
+# ------------------------------------------------------------------------------------------- LR schedule
+
+
+class LRSchedule:
+    """Learning rate as a function of the step (constant, step, multistep) or of validation (plateau).
+
+    state_dict() is plain ints/floats, unlike torch's schedulers (MultiStepLR keeps a Counter).
+    """
+
+    KINDS = ("constant", "step", "multistep", "plateau")
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        kind: str = "constant",
+        *,
+        step_size: int = 0,
+        milestones: list[int] | tuple[int, ...] = (),
+        gamma: float = 0.5,
+        patience: int = 10,
+        min_lr: float = 0.0,
+    ) -> None:
+        if kind not in self.KINDS:
+            raise ConfigError(f"schedule '{kind}' is unknown; use one of {', '.join(self.KINDS)}")
+        if kind == "step" and step_size <= 0:
+            raise ConfigError("schedule 'step' needs step_size > 0")
+        self.optimizer, self.kind = optimizer, kind
+        self.step_size, self.milestones, self.gamma = step_size, sorted(int(m) for m in milestones), gamma
+        self.patience, self.min_lr = patience, min_lr
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.steps, self.factor, self.best, self.bad = 0, 1.0, -math.inf, 0
+
+    def _factor(self) -> float:
+        if self.kind == "step":
+            return self.gamma ** (self.steps // self.step_size)
+        if self.kind == "multistep":
+            return self.gamma ** sum(self.steps >= m for m in self.milestones)
+        return self.factor
+
+    def _apply(self) -> None:
+        f = self._factor()
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = max(base * f, self.min_lr) if self.kind == "plateau" else base * f
+
+    def step(self) -> None:
+        """Call after each optimizer step."""
+        self.steps += 1
+        self._apply()
+
+    def observe(self, metric: float) -> None:
+        """Feed a validation metric (higher is better); 'plateau' multiplies lr by gamma after `patience` misses."""
+        if self.kind != "plateau":
+            return
+        if metric > self.best:
+            self.best, self.bad = metric, 0
+        else:
+            self.bad += 1
+            if self.bad > self.patience:
+                self.factor *= self.gamma
+                self.bad = 0
+        self._apply()
+
+    def scale_base(self, factor: float) -> None:
+        """Scale the base learning rates (used when rolling back after a divergence)."""
+        self.base_lrs = [b * factor for b in self.base_lrs]
+        self._apply()
+
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "steps": self.steps, "factor": self.factor, "best": self.best,
+                "bad": self.bad, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.factor = int(state["steps"]), float(state["factor"])
+        self.best, self.bad = float(state["best"]), int(state["bad"])
+        self.base_lrs = [float(b) for b in state["base_lrs"]]
+        self._apply()
+
+
+# --------------------------------------------------------------------------------------------------- DDP
+
+
+@dataclass
+class DistEnv:
+    """Where this process sits: rank, world size, its device; `enabled` when a process group is up."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    enabled: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "cpu") -> DistEnv:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA); else one process."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistEnv(device=torch.device(device))
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+    if not tdist.is_initialized():
+        tdist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return DistEnv(rank=rank, world_size=world, local_rank=local, device=dev, enabled=True)
+
+
+def barrier(dist: DistEnv) -> None:
+    if dist.enabled:
+        tdist.barrier()
+
+
+def shutdown_distributed(dist: DistEnv) -> None:
+    if dist.enabled and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def wrap_ddp(model: nn.Module, dist: DistEnv) -> nn.Module:
+    """DistributedDataParallel around `model` when a process group is up, else the model itself."""
+    if not dist.enabled:
+        return model
+    ids = [dist.device.index] if dist.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def allreduce_gradients(model: nn.Module, dist: DistEnv) -> None:
+    """Average gradients over ranks by hand (for a net not wrapped in DDP, e.g. a discriminator)."""
+    if not dist.enabled:
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    tdist.all_reduce(flat)
+    flat /= dist.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_state(model: nn.Module, dist: DistEnv) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
+    if not dist.enabled:
+        return
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            tdist.broadcast(t.data, src=0)
+
+
+# ------------------------------------------------------------------------------------------------ logging
+
+
+class NullWriter:
+    """Stands in for SummaryWriter off rank 0: accepts every call, writes nothing."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
+def open_writer(run: RunDir, *, enabled: bool = True) -> Any:
+    """A TensorBoard SummaryWriter on run/tb (rank 0), else a NullWriter."""
+    if not enabled or not run.main:
+        return NullWriter()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(run.tb))
+
+
+def progress(total: int, *, initial: int = 0, enabled: bool = True, desc: str = "train"):
+    """A tqdm bar (it/s, ETA) on a TTY; silent otherwise or when disabled."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, unit="it",
+                disable=not enabled or not sys.stderr.isatty())
+
+
+def image_grid(rows: list[list[Tensor]], pad: int = 2) -> Tensor:
+    """Tile (3, H, W) images into one (3, H', W') picture: a row per sample, columns side by side."""
+    heights = [max(im.shape[-2] for im in row) for row in rows]
+    width = max(sum(im.shape[-1] for im in row) + pad * (len(row) - 1) for row in rows)
+    out = torch.ones(3, sum(heights) + pad * (len(rows) - 1), width)
+    y = 0
+    for row, h in zip(rows, heights):
+        x = 0
+        for im in row:
+            out[:, y : y + im.shape[-2], x : x + im.shape[-1]] = im.detach().float().clamp(0, 1).cpu()
+            x += im.shape[-1] + pad
+        y += h + pad
+    return out
