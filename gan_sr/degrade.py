@@ -18,7 +18,7 @@ from torch import Tensor
 from gan_sr.errors import ConfigError
 
 KERNEL_WIDTH = 4.0
-_WINDOW = 64  # input pixels per dense block of the banded resize matrix
+_WINDOW = 32  # input pixels per dense block of the banded resize matrix
 
 
 def cubic(x: Tensor) -> Tensor:
@@ -76,14 +76,20 @@ def _banded(in_len: int, out_len: int, scale: float, antialias: bool, window: in
     return tuple(blocks)
 
 
+@functools.lru_cache(maxsize=64)
+def _banded_on(in_len: int, out_len: int, scale: float, antialias: bool, device: torch.device, dtype: torch.dtype):
+    """`_banded` with its matrices already on the device and in the dtype of the data."""
+    blocks = _banded(in_len, out_len, scale, antialias, _WINDOW)
+    return tuple((lo, m.to(device=device, dtype=dtype)) for _, _, lo, m in blocks)
+
+
 def _resize_axis(x: Tensor, axis: int, out_len: int, scale: float, antialias: bool) -> Tensor:
     """Resize x along axis -2 (rows) or -1 (columns)."""
     in_len = x.shape[axis]
     if out_len == in_len and scale == 1:
         return x
     parts = []
-    for _, _, lo, m in _banded(in_len, out_len, scale, antialias, _WINDOW):
-        m = m.to(device=x.device, dtype=x.dtype)
+    for lo, m in _banded_on(in_len, out_len, scale, antialias, x.device, x.dtype):
         span = x.narrow(axis, lo, m.shape[1])
         parts.append(torch.matmul(m, span) if axis == -2 else torch.matmul(span, m.T))
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=axis)
@@ -116,6 +122,8 @@ def imresize(x: Tensor, scale=None, *, size=None, antialias: bool = True) -> Ten
     if x.dim() < 2:
         raise ValueError(f"imresize expects (..., H, W), got shape {tuple(x.shape)}")
     in_h, in_w = x.shape[-2], x.shape[-1]
+    if in_h < 1 or in_w < 1:
+        raise ConfigError(f"cannot resize an empty image of shape {tuple(x.shape)}")
     if scale is None and size is None:
         raise ConfigError("imresize needs a scale or a size")
     if size is not None:

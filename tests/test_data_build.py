@@ -96,12 +96,12 @@ def test_build_writes_patches_manifest_and_summary(src, tmp_path):
 
 def test_rerun_is_idempotent_and_new_sources_change_nothing_old(src, tmp_path):
     out = tmp_path / "out"
-    B.build_dataset([src], out, CFG)
+    B.build_dataset([src], out, CFG, report=False)
     first = tree(out)
-    B.build_dataset([src], out, CFG)
+    B.build_dataset([src], out, CFG, report=False)
     assert tree(out) == first
     drawing(src / "e_new.png", seed=10)
-    report = B.build_dataset([src], out, CFG)
+    report = B.build_dataset([src], out, CFG, report=False)
     assert report.new_sources == 1 and report.skipped_sources == 4
     old = (out / "manifest.jsonl").read_bytes()
     assert old.startswith(first["manifest.jsonl"])
@@ -113,7 +113,7 @@ def test_rerun_is_idempotent_and_new_sources_change_nothing_old(src, tmp_path):
 
 def test_interrupted_build_resumes_to_the_same_result(src, tmp_path):
     full = tmp_path / "full"
-    B.build_dataset([src], full, CFG)
+    B.build_dataset([src], full, CFG, report=False)
     part = tmp_path / "part"
     part.mkdir()
     shutil.copy(full / "config.json", part / "config.json")
@@ -127,7 +127,7 @@ def test_interrupted_build_resumes_to_the_same_result(src, tmp_path):
     (part / "train").mkdir(exist_ok=True)
     (part / "train" / "stray_0_0.png").write_bytes(b"left by a crash")
     (part / "train" / ".x.png.123.tmp").write_bytes(b"temp")
-    report = B.build_dataset([src], part, CFG)
+    report = B.build_dataset([src], part, CFG, report=False)
     assert report.skipped_sources == 2 and report.new_sources == 2
     assert (part / "manifest.jsonl").read_bytes() == (full / "manifest.jsonl").read_bytes()
     assert tree(part) == tree(full)
@@ -148,7 +148,7 @@ def test_bad_sources_get_error_lines_and_the_rest_builds(src, tmp_path, monkeypa
 
     monkeypatch.setattr(B, "file_sha256", sha)
     out = tmp_path / "out"
-    result = B.build_dataset([src], out, CFG)
+    result = B.build_dataset([src], out, CFG, report=False)
     errors = {Path(r["source"]).name: r["reason"] for r in manifest(out) if r["status"] == "error"}
     assert set(errors) == {"text.png", "truncated.png", "small.png", "locked.png"}
     assert "text.png: not an image" in errors["text.png"]
@@ -176,7 +176,7 @@ def test_near_duplicate_patches_name_the_kept_patch(src, tmp_path):
     pixels = np.asarray(Image.open(src / "d2.png")).astype(np.float32)
     Image.fromarray(np.clip(pixels * 1.03, 0, 255).astype(np.uint8)).save(src / "z_brighter.png")
     out = tmp_path / "out"
-    B.build_dataset([src], out, CFG)
+    B.build_dataset([src], out, CFG, report=False)
     lines = manifest(out)
     by_id = {r["id"]: r for r in lines}
     dups = [r for r in lines if r["source"].endswith("z_brighter.png")]
@@ -194,7 +194,7 @@ def test_flat_areas_are_low_information(tmp_path):
     src = tmp_path / "src"
     drawing(src / "half.png", w=192, h=96, seed=3, flat_left=True)
     out = tmp_path / "out"
-    B.build_dataset([src], out, CFG)
+    B.build_dataset([src], out, CFG, report=False)
     lines = manifest(out)
     status = {tuple(r["box"][:2]): r["status"] for r in lines}
     assert status[(0, 0)] == status[(0, 48)] == "low_information"  # the flat left half
@@ -214,7 +214,7 @@ def test_alpha_is_composited_on_the_background(tmp_path, background):
     Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src / "sprite.png")
     cfg = B.BuildConfig(patch=P, min_info=0.0, background=B.parse_background(background))
     out = tmp_path / "out"
-    B.build_dataset([src], out, cfg)
+    B.build_dataset([src], out, cfg, report=False)
     right = next(r for r in manifest(out) if r["box"][0] == 48)
     got = np.asarray(Image.open(out / right["split"] / f"{right['id']}.png").convert("RGB")).astype(float)
     bg = 255.0 if background == "white" else 0.0
@@ -227,7 +227,7 @@ def test_max_side_and_stride(tmp_path):
     drawing(src / "big.png", w=300, h=200, seed=5)
     cfg = B.BuildConfig(patch=P, stride=24, max_side=150, min_info=0.0, dup_threshold=0)
     out = tmp_path / "out"
-    B.build_dataset([src], out, cfg)
+    B.build_dataset([src], out, cfg, report=False)
     lines = manifest(out)
     assert all(r["image_size"] == [150, 100] and r["source_size"] == [300, 200] for r in lines)
     assert len(lines) == ((150 - P) // 24 + 1) * ((100 - P) // 24 + 1)
@@ -285,7 +285,7 @@ def test_dry_run_writes_only_its_report(src, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["dry_run"]
     assert sorted(p.name for p in (out / "dry_run").rglob("*")) == [
         "contact_duplicate.png", "contact_low_information.png", "report", "summary.json"]
-    real = B.build_dataset([src], out, CFG)
+    real = B.build_dataset([src], out, CFG, report=False)
     assert dry.summary["patches"] == real.summary["patches"]
 
 
@@ -329,3 +329,28 @@ def test_cli_build_and_error(src, tmp_path):
     assert res.exit_code == 2 and "--split" in res.output
     res = runner.invoke(cli_main, ["data", "build", "--help"])
     assert "Examples:" in res.output and "gansr data build" in res.output
+
+
+def test_sources_are_keyed_by_absolute_path(src, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    B.build_dataset([src], out, CFG, report=False)
+    first = (out / "manifest.jsonl").read_bytes()
+    monkeypatch.chdir(src)
+    report = B.build_dataset(["../src/./"], out, CFG, report=False)
+    assert report.new_sources == 0 and (out / "manifest.jsonl").read_bytes() == first
+
+
+def test_split_assignment_follows_the_fractions_and_the_seed():
+    from gan_sr.data.split import parse_split
+
+    shas = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(3000)]
+    counts = Counter(assign_split(s, (0.7, 0.2, 0.1), seed=0) for s in shas)
+    assert abs(counts["train"] / 3000 - 0.7) < 0.03 and abs(counts["test"] / 3000 - 0.1) < 0.02
+    assert {assign_split(s, (0.0, 0.0, 1.0)) for s in shas[:50]} == {"test"}
+    assert {assign_split(s, (1.0, 0.0, 0.0)) for s in shas[:50]} == {"train"}
+    other_seed = [assign_split(s, (0.5, 0.25, 0.25), seed=1) for s in shas[:200]]
+    assert other_seed != [assign_split(s, (0.5, 0.25, 0.25), seed=0) for s in shas[:200]]
+    assert parse_split("0.8, 0.1, 0.1") == (0.8, 0.1, 0.1)
+    for bad, message in [("0.8,0.2", "three fractions"), ("a,b,c", "three numbers"), ("1.2,-0.1,-0.1", "non-negative")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_split(bad)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import socket
-from pathlib import Path
 
 import pytest
 import torch

@@ -84,8 +84,19 @@ def test_frechet_distance_closed_form_for_diagonal_covariances(rng):
     s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
     ref = ((mu1 - mu2) ** 2).sum() + (s1 + s2 - 2 * np.sqrt(s1 * s2)).sum()
     assert M.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(ref)
+    from scipy import linalg
+
+    a, b = torch.randn(6, 6, generator=rng, dtype=torch.float64), torch.randn(6, 6, generator=rng, dtype=torch.float64)
+    c1, c2 = (a @ a.T).numpy(), (b @ b.T + 0.1 * torch.eye(6, dtype=torch.float64)).numpy()
+    m1, m2 = np.zeros(6), np.ones(6)
+    ref = 6.0 + np.trace(c1) + np.trace(c2) - 2 * np.trace(np.real(linalg.sqrtm(c1 @ c2)))
+    assert M.frechet_distance(m1, c1, m2, c2) == pytest.approx(ref, rel=1e-8)
     x = torch.randn(400, 5, generator=rng, dtype=torch.float64)
     assert M.fid_from_features(x, x) == pytest.approx(0.0, abs=1e-6)
+    few_a, few_b = torch.randn(7, 20, generator=rng, dtype=torch.float64), torch.randn(9, 20, generator=rng, dtype=torch.float64)
+    ca, cb = np.cov(few_a.numpy(), rowvar=False), np.cov(few_b.numpy(), rowvar=False)  # rank-deficient
+    ref = M.frechet_distance(few_a.mean(0).numpy(), ca, few_b.mean(0).numpy(), cb)
+    assert M.fid_from_features(few_a, few_b) == pytest.approx(ref, rel=1e-6)
     assert M.fid_from_features(x, x + 1.0) == pytest.approx(5.0, rel=1e-6)
 
 

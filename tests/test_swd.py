@@ -85,7 +85,7 @@ def _blur(x, passes):
 
 def _check_metric_behaviour(a, b, nhoods):
     def d(other, seed=0):
-        return S.swd(a, other, nhoods=nhoods, dirs=64, generator=_gen(seed))["mean"]
+        return S.swd(a, other, nhoods=nhoods, repeats=2, dirs=32, generator=_gen(seed))["mean"]
 
     halves = d(b)
     noise = [d((b + s * torch.randn(b.shape, generator=_gen(1))).clamp(0, 1)) for s in (0.05, 0.1, 0.2)]
@@ -94,7 +94,7 @@ def _check_metric_behaviour(a, b, nhoods):
     shuffled = d(b.flatten(2)[:, :, perm].reshape(b.shape))  # same colours, no structure
     assert halves < noise[0] < noise[1] < noise[2], (halves, noise)
     assert halves < blur[0] < blur[1] < blur[2], (halves, blur)
-    assert shuffled > 1.5 * halves, (halves, shuffled)
+    assert shuffled > max(1.3 * halves, noise[1]), (halves, noise, shuffled)
     return halves
 
 
@@ -114,7 +114,7 @@ def test_swd_on_real_drawn_art(shared_datasets):
         crops.append(F.avg_pool2d(im[None, :, 128:256, 128:256], 2)[0])
     x = torch.stack(crops)
     halves = _check_metric_behaviour(x[:32], x[32:], nhoods=16)
-    out = S.swd(x[:32], x[32:], nhoods=16, dirs=64, generator=_gen())
+    out = S.swd(x[:32], x[32:], nhoods=16, repeats=2, dirs=32, generator=_gen())
     assert sorted(out["levels"]) == [16, 32, 64] and out["mean"] == pytest.approx(halves)
 
 

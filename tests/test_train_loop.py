@@ -91,6 +91,15 @@ def test_batch_stream_resumes_mid_epoch_identically():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_batch_stream_same_with_worker_processes():
+    base = take(BatchStream(Noisy(10), 3, seed=7), 5)
+    workers = BatchStream(Noisy(10), 3, seed=7, num_workers=2)
+    got = take(workers, 5)
+    for a, b in zip(base, got):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert workers.state_dict() == {"epoch": 1, "batch": 2, "seed": 7}  # prefetched batches do not count
+
+
 def test_batch_stream_epochs_are_permutations_and_differ():
     stream = BatchStream(Noisy(12), 4, seed=0)
     e0 = torch.cat(take(stream, 3))[:, 0]
@@ -134,7 +143,7 @@ def test_batch_stream_errors():
 def test_ema_matches_hand_computation_and_copies_buffers():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
-    ema = EMA(net, decay=0.9)
+    ema = EMA(net, decay=0.9, warmup=False)
     w0 = net[0].weight.detach().clone()
     with torch.no_grad():
         net[0].weight.add_(1.0)
@@ -148,6 +157,18 @@ def test_ema_matches_hand_computation_and_copies_buffers():
     torch.testing.assert_close(other.module[0].weight, ema.module[0].weight, rtol=0, atol=0)
     with pytest.raises(ConfigError, match="decay"):
         EMA(net, decay=1.0)
+
+
+def test_ema_warmup_follows_the_weights_early():
+    net = nn.Linear(2, 1)
+    ema = EMA(net, decay=0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(10) == pytest.approx(11 / 20)
+    assert ema.decay_at(100_000) == 0.999 and ema.decay_at(None) == 0.999
+    w0 = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net, step=0)
+    torch.testing.assert_close(ema.module.weight, 0.1 * w0 + 0.9 * (w0 + 1.0))
 
 
 def lrs(kind, n, **kw):

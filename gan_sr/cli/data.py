@@ -6,6 +6,8 @@ import click
 
 from gan_sr.cli.common import FORMAT_OPTION, GansrGroup, echo_table, examples
 from gan_sr.cli.data_synth import synth
+from gan_sr.data.dedup import DEFAULT_DUP_THRESHOLD, DEFAULT_HASH_SIZE
+from gan_sr.data.lowinfo import DEFAULT_MIN_INFO
 
 
 @click.group(cls=GansrGroup, epilog=examples("gansr data build ~/art --out data/anime", "gansr data synth --out data/synth --n 64"))
@@ -30,12 +32,16 @@ def _default_workers() -> int:
               help="Colour that transparency is composited on: white, black, grey or #rrggbb.")
 @click.option("--hash", "hash_method", type=click.Choice(["phash", "dhash", "ahash"]), default="phash",
               show_default=True, help="Perceptual hash for near-duplicates.")
-@click.option("--hash-size", default=13, show_default=True, help="Hash grid side; the fingerprint has its square in bits.")
+@click.option("--hash-size", default=DEFAULT_HASH_SIZE, show_default=True,
+              help="Hash grid side; the fingerprint has its square in bits.")
 @click.option("--dup-threshold", type=int, default=None,
-              help="Hamming distance (bits) at or under which patches are near-duplicates [default: tuned, 22 for 169 bits].")
+              help=f"Hamming distance (bits) at or under which patches are near-duplicates "
+                   f"[default: {DEFAULT_DUP_THRESHOLD} for {DEFAULT_HASH_SIZE}x{DEFAULT_HASH_SIZE} bits, scaled to other sizes].")
 @click.option("--min-info", type=float, default=None,
-              help="Drop patches whose share of pixels off the dominant colour is below this [default: tuned].")
-@click.option("--split", "split_text", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions of sources.")
+              help=f"Drop patches whose share of pixels off the dominant colour is below this "
+                   f"[default: {DEFAULT_MIN_INFO}].")
+@click.option("--split", "split_text", default="0.8,0.1,0.1", show_default=True,
+              help="train,val,test fractions of sources.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the hash-based split assignment.")
 @click.option("--workers", type=int, default=None, help="Worker processes [default: CPU count, at most 8].")
 @click.option("--dry-run", is_flag=True, help="Write no patches; report what would be dropped in OUT/dry_run/.")
@@ -49,17 +55,15 @@ def build(src, out, patch, stride, max_side, background, hash_method, hash_size,
     SRC are image files, folders (searched recursively) or glob patterns; they are only read. Re-running
     the same command resumes an interrupted build and adds new sources without changing earlier results.
     """
-    from gan_sr.data import dedup, lowinfo
     from gan_sr.data.build import BuildConfig, build_dataset, parse_background
     from gan_sr.data.split import SPLITS, parse_split
 
-    n_bits = hash_size * hash_size
     if dup_threshold is None:
-        dup_threshold = round(dedup.DEFAULT_DUP_THRESHOLD * n_bits / (dedup.DEFAULT_HASH_SIZE ** 2))
+        dup_threshold = round(DEFAULT_DUP_THRESHOLD * hash_size * hash_size / DEFAULT_HASH_SIZE**2)
     config = BuildConfig(
         patch=patch, stride=stride, max_side=max_side, background=parse_background(background), hash=hash_method,
         hash_size=hash_size, dup_threshold=dup_threshold,
-        min_info=lowinfo.DEFAULT_MIN_INFO if min_info is None else min_info,
+        min_info=DEFAULT_MIN_INFO if min_info is None else min_info,
         split=parse_split(split_text), seed=seed,
     )
     result = build_dataset(src, out, config, workers=workers or _default_workers(), dry_run=dry_run, force=force,

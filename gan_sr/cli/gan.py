@@ -74,7 +74,7 @@ def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batc
             click.echo(f"TensorBoard: tensorboard --logdir {Path(run_dir) / 'tb'}")
         summary = train_gan(cfg, run_dir=run_dir, quiet=quiet)
     if not quiet:
-        click.echo(f"Done: {summary['kimg']:.1f} kimg in {summary['wall_s']:.0f} s "
+        click.echo(f"Done: {summary['kimg']:g} kimg in {summary['wall_s']:.0f} s "
                    f"({summary.get('sec_per_kimg', float('nan')):.1f} s/kimg last tick), p = {summary['p']:.3f}, "
                    f"r_t = {summary['r_t']:.2f} -> {Path(summary['run']) / 'last.pt'}")
 
@@ -99,8 +99,6 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
     if n < 1:
         raise ConfigError(f"--n {n}: must be at least 1")
     out = Path(out)
-    if out.resolve() == Path(ckpt).resolve().parent and not out.exists():
-        raise ConfigError(f"--out {out}: choose a folder of its own")
     g = load_generator(ckpt, device, ema=not raw)
     out.mkdir(parents=True, exist_ok=True)
     if interpolate:
@@ -146,3 +144,21 @@ def eval_(ckpt, ref, split, n, inception, seed, truncation, device, fmt):
     echo_table([row], fmt)
     if weights is None and fmt == "md":
         click.echo("(FID/KID skipped: no Inception weights; pass --inception PATH)", err=True)
+
+
+@gan.command(epilog=examples("gansr gan export --ckpt runs/gan_cpu64/last.pt --out checkpoints/gan_anime_64.pt "
+                             "--ref data/anime"))
+@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="A run's last.pt.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Slim checkpoint to write (+ .md card).")
+@click.option("--ref", type=click.Path(file_okay=False), help="Real images to put an SWD score on the card.")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+def export(ckpt, out, ref, split):
+    """Ship the EMA generator of a run as a small checkpoint with a model card."""
+    import shlex
+    import sys
+
+    from gan_sr.train.gan import export_generator
+
+    res = export_generator(ckpt, out, ref=ref, split=split,
+                           command="gansr " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    click.echo(f"Wrote {res['checkpoint']} and {res['card']}")

@@ -2,7 +2,9 @@
 
 import click
 
-from gan_sr.cli.common import GansrGroup, examples, not_built
+from gan_sr.cli.common import GansrGroup, examples
+from gan_sr.cli.sr_bench import bench
+from gan_sr.cli.sr_export import export
 from gan_sr.cli.sr_models import models
 from gan_sr.cli.sr_train import interpolate, train
 
@@ -15,15 +17,5 @@ def sr() -> None:
 sr.add_command(models)
 sr.add_command(train)
 sr.add_command(interpolate)
-
-
-@sr.command(epilog=examples("gansr sr bench --models all --data Set5,Set14 --scale 4"))
-def bench():
-    """Compare SR methods: quality, speed, memory, pictures."""
-    not_built("gansr sr bench", "issue 5")
-
-
-@sr.command(epilog=examples("gansr sr export --model espcn --scale 4 --onnx espcn_x4.onnx"))
-def export():
-    """Export a model to ONNX with dynamic height and width."""
-    not_built("gansr sr export", "issue 5")
+sr.add_command(bench)
+sr.add_command(export)

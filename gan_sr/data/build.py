@@ -164,7 +164,10 @@ def check_locations(sources: Sequence[str], out: Path, files: Iterable[Path]) ->
 
 
 def load_working_image(path: Path, config: BuildConfig) -> tuple[torch.Tensor, int, bool, tuple[int, int]]:
-    """Decode, composite alpha on the background, downscale to max_side: (rgb (3, H, W), bit depth, gray, source WxH)."""
+    """Decode, composite alpha on the background, downscale to max_side.
+
+    Returns (rgb (3, H, W) float, source bit depth, source grayscale, source (width, height)).
+    """
     image = read_image(path)
     rgb = composite(image.rgb, image.alpha, config.background)
     w, h = image.size
@@ -432,7 +435,7 @@ def build_dataset(
     done = {r["source"] for r in records}
     sha_to_source = {r["source_sha256"]: r["source"] for r in records
                      if r["source_sha256"] and r["status"] != "error" and not r.get("duplicate_of_source")}
-    pending = [f for f in files if str(f.absolute()) not in done]
+    pending = [f for f in files if os.path.abspath(f) not in done]
 
     expected = max(100_000, len(records) + 100 * len(pending))  # sizes the hash tables; speed only
     dd = dedup.Deduplicator(config.n_bits, config.dup_threshold, expected=expected)
@@ -446,7 +449,7 @@ def build_dataset(
         shas = list(pool.map(_sha_or_error, pending))
     jobs, plan = [], []
     for f, (sha, err) in zip(pending, shas):
-        src = str(f.absolute())
+        src = os.path.abspath(f)
         if err:
             plan.append((src, None, None, {"error": err}))
             continue
@@ -610,7 +613,7 @@ def _keep_largest(heap: list, item: tuple, k: int) -> None:
         heapq.heapreplace(heap, item)
 
 
-def _cut(records: Sequence[dict], config: BuildConfig) -> dict[str, np.ndarray]:
+def cut_patches(records: Sequence[dict], config: BuildConfig) -> dict[str, np.ndarray]:
     """Pixels (uint8) of the given patch records, decoding each source once; sources gone are skipped."""
     by_source: dict[str, list[dict]] = {}
     for r in records:
@@ -629,13 +632,14 @@ def _cut(records: Sequence[dict], config: BuildConfig) -> dict[str, np.ndarray]:
     return pixels
 
 
-def write_report(records: Sequence[dict], config: BuildConfig, folder: Path) -> list[Path]:
-    """Contact sheets of rejected and kept samples per reason: report/contact_{low_information,duplicate}.png."""
-    samples = select_samples(records)
+def write_report(records: Sequence[dict], config: BuildConfig, folder: Path, *, tile: int = 80,
+                 samples_per_row: int = 16, prefix: str = "contact_") -> list[Path]:
+    """Contact sheets of rejected and kept samples per reason: {prefix}low_information.png, {prefix}duplicate.png."""
+    samples = select_samples(records, samples_per_row)
     originals_wanted = {r["duplicate_of"] for r in samples["duplicate"]}
     originals = {r["id"]: r for r in records if r["id"] in originals_wanted and r["box"] is not None}
     needed = [r for group in samples.values() for r in group] + list(originals.values())
-    pixels = _cut(needed, config)
+    pixels = cut_patches(needed, config)
 
     def tiles(group: list[dict], caption: Callable[[dict], str]) -> list[contact.Tile]:
         return [(pixels[r["id"]], caption(r)) for r in group if r["id"] in pixels]
@@ -643,19 +647,19 @@ def write_report(records: Sequence[dict], config: BuildConfig, folder: Path) -> 
     info = lambda r: f"{r['info']:.3f}"  # noqa: E731
     sheets = []
     t = config.min_info
-    sheets.append(contact.write_sheet(folder / "contact_low_information.png", [
+    sheets.append(contact.write_sheet(folder / f"{prefix}low_information.png", [
         (f"dropped as low-information (info < {t}), random sample", tiles(samples["low_information"], info)),
         ("dropped, highest info (just under the threshold)", tiles(samples["low_edge"], info)),
         ("kept, lowest info (just over the threshold)", tiles(samples["kept_edge"], info)),
         ("kept, random sample", tiles(samples["kept"], info)),
-    ], title=f"low-information filter: info = 1 - share of the dominant colour; min_info = {t}"))
+    ], title=f"low-information filter: info = 1 - share of the dominant colour; min_info = {t}", tile=tile))
     pairs: list[contact.Tile] = []
     for r in samples["duplicate"]:
         o = originals.get(r["duplicate_of"])
         if r["id"] in pixels and o is not None and o["id"] in pixels:
             pairs += [(pixels[r["id"]], f"dup d={r.get('distance')}"), (pixels[o["id"]], "kept")]
-    sheets.append(contact.write_sheet(folder / "contact_duplicate.png", [
+    sheets.append(contact.write_sheet(folder / f"{prefix}duplicate.png", [
         (f"dropped near-duplicate | the kept patch it duplicates ({config.hash} {config.n_bits} bits, "
          f"d <= {config.dup_threshold})", pairs),
-    ], title="near-duplicate filter: pairs (dropped, kept)"))
+    ], title="near-duplicate filter: pairs (dropped, kept)", tile=tile))
     return sheets

@@ -16,8 +16,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from gan_sr.errors import ConfigError
 
@@ -53,6 +51,9 @@ def dominant_colour(patch: np.ndarray) -> tuple[np.ndarray, float]:
     total = counts.sum()
     if len(centres) == 1:
         return centres[0], 1.0
+    from sklearn.cluster import KMeans  # imported here so that reading the defaults stays cheap
+    from sklearn.exceptions import ConvergenceWarning
+
     k = min(N_CLUSTERS, len(centres))
     init = centres[np.argsort(-counts, kind="stable")[:k]]  # the k fullest bins: deterministic, no k-means++ pass
     with warnings.catch_warnings():

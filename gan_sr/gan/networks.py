@@ -25,7 +25,7 @@ from gan_sr.errors import ConfigError
 
 PRESETS: dict[str, dict] = {
     # 2-core CPU: a kimg (1000 reals through D, G and D steps) in seconds, not minutes.
-    "cpu": {"z_dim": 128, "w_dim": 128, "mapping_layers": 2, "channel_base": 1024, "channel_max": 128,
+    "cpu": {"z_dim": 128, "w_dim": 128, "mapping_layers": 2, "channel_base": 512, "channel_max": 128,
             "mbstd_group": 4},
     # One GPU: StyleGAN2-ADA's small-resolution widths (512 channels at 4..32 px), a 4-layer mapping.
     "gpu": {"z_dim": 512, "w_dim": 512, "mapping_layers": 4, "channel_base": 16384, "channel_max": 512,

@@ -10,6 +10,7 @@ polynomial kernel (x.y/d + 1)^3, averaged over 100 random subsets of 1000 (clipp
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Iterable
@@ -217,24 +218,37 @@ def inception_features(model: FIDInceptionV3, images: Tensor | Iterable[Tensor],
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)), with a small ridge when the product is singular."""
-    from scipy import linalg
+    """|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)).
 
-    diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = np.real(covmean)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    tr((S1 S2)^(1/2)) = sum of sqrt(eig(S1^(1/2) S2 S1^(1/2))), a symmetric PSD matrix: two symmetric
+    eigendecompositions, stable for the singular covariances of small sets and faster than a general sqrtm.
+    """
+    s1, s2 = torch.as_tensor(sigma1, dtype=torch.float64), torch.as_tensor(sigma2, dtype=torch.float64)
+    w, v = torch.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * w.clamp_min(0).sqrt()) @ v.T
+    m = root1 @ s2 @ root1
+    tr_covmean = torch.linalg.eigvalsh((m + m.T) / 2).clamp_min(0).sqrt().sum()
+    diff = torch.as_tensor(mu1 - mu2, dtype=torch.float64)
+    return float(diff @ diff + s1.trace() + s2.trace() - 2 * tr_covmean)
 
 
 def fid_from_features(real: Tensor, fake: Tensor) -> float:
-    """FID between two feature sets (N, D)."""
+    """FID between two feature sets (N, D).
+
+    With fewer samples than dimensions, tr((S1 S2)^(1/2)) is the nuclear norm of A B^T for the centred,
+    1/sqrt(n-1)-scaled feature matrices (S1 = A^T A, S2 = B^T B): an n1 x n2 SVD instead of D x D work.
+    """
     if real.shape[0] < 2 or fake.shape[0] < 2:
         raise ConfigError(f"FID needs at least 2 images per set, got {real.shape[0]} and {fake.shape[0]}")
-    r, f = real.double().numpy(), fake.double().numpy()
-    return frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))
+    r, f = real.double(), fake.double()
+    if min(r.shape[0], f.shape[0]) >= r.shape[1]:
+        rn, fn = r.numpy(), f.numpy()
+        return frechet_distance(rn.mean(0), np.cov(rn, rowvar=False), fn.mean(0), np.cov(fn, rowvar=False))
+    a = (r - r.mean(0)) / math.sqrt(r.shape[0] - 1)
+    b = (f - f.mean(0)) / math.sqrt(f.shape[0] - 1)
+    diff = r.mean(0) - f.mean(0)
+    nuclear = torch.linalg.svdvals(a @ b.T).sum()
+    return float(diff @ diff + a.square().sum() + b.square().sum() - 2 * nuclear)
 
 
 def kid_from_features(real: Tensor, fake: Tensor, *, subsets: int = 100, subset_size: int = 1000,

@@ -7,11 +7,11 @@ without such layers (bicubic, classic Anime4K) therefore report 0.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from gan_sr.errors import ConfigError
 
@@ -27,7 +27,8 @@ def _full_shape(lr_shape: Sequence[int]) -> tuple[int, int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _count(model: nn.Module, x: torch.Tensor) -> int:
+def _count(model: nn.Module, x: torch.Tensor, tensors: dict[str, torch.Tensor] | None = None) -> int:
+    """MACs of model(x); with `tensors`, the forward uses them in place of the model's own (functional_call)."""
     total = 0
 
     def conv_hook(m: nn.Conv2d, _inp, out):
@@ -49,7 +50,10 @@ def _count(model: nn.Module, x: torch.Tensor) -> int:
     model.eval()
     try:
         with torch.no_grad():
-            model(x)
+            if tensors is None:
+                model(x)
+            else:
+                functional_call(model, tensors, (x,), strict=False)
     finally:
         model.train(was_training)
         for h in handles:
@@ -60,17 +64,15 @@ def _count(model: nn.Module, x: torch.Tensor) -> int:
 def count_macs(model: nn.Module, lr_shape: Sequence[int]) -> int:
     """MACs of one forward pass of `model` on an input of `lr_shape` ((h, w), (C, h, w) or (B, C, h, w)).
 
-    Runs on a copy on the meta device (no arithmetic) when the model allows, else a real pass on zeros.
+    Runs on the meta device (shapes only, no arithmetic) when the model allows, else a real pass on zeros.
     """
     shape = _full_shape(lr_shape)
-    tensors = [*model.parameters(), *model.buffers()]
-    if tensors and all(t.is_meta for t in tensors):
-        return _count(model, torch.empty(shape, device="meta"))
+    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    meta = {k: torch.empty_like(v, device="meta") for k, v in named.items()}
     try:
-        probe = copy.deepcopy(model).to("meta")
-        return _count(probe, torch.empty(shape, device="meta"))
+        return _count(model, torch.empty(shape, device="meta"), meta)
     except (RuntimeError, NotImplementedError, TypeError, ValueError):
         pass
-    p = next(iter(model.parameters()), None)
+    p = next(iter(named.values()), None)
     device = p.device if p is not None else torch.device("cpu")
     return _count(model, torch.zeros(shape, device=device))

@@ -38,7 +38,8 @@ class SRGANDiscriminator(nn.Module):
     def __init__(self, input_size: int = 96, nf: int = 64) -> None:
         super().__init__()
         if input_size < 16 or input_size % 16:
-            raise ConfigError(f"option input_size must be a multiple of 16 for the SRGAN discriminator, got {input_size}")
+            raise ConfigError(f"option input_size must be a multiple of 16 for the SRGAN discriminator, "
+                              f"got {input_size}")
         self.input_size = int(input_size)
         widths = [nf, nf, 2 * nf, 2 * nf, 4 * nf, 4 * nf, 8 * nf, 8 * nf]
         layers: list[nn.Module] = []
@@ -66,7 +67,8 @@ class VGGStyleDiscriminator(nn.Module):
         super().__init__()
         stages = (input_size // 4).bit_length() - 1
         if input_size < 8 or 4 << stages != input_size:
-            raise ConfigError(f"option input_size must be 4 * 2^k (e.g. 64, 128, 256) for the VGG discriminator, got {input_size}")
+            raise ConfigError(f"option input_size must be 4 * 2^k (e.g. 64, 128, 256) for the VGG discriminator, "
+                              f"got {input_size}")
         self.input_size = int(input_size)
         layers: list[nn.Module] = []
         c_in = 3

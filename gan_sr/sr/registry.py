@@ -79,12 +79,19 @@ def list_models() -> list[ModelSpec]:
     return list(_REGISTRY.values())
 
 
+def _preset_name(spec: ModelSpec, preset: str | None) -> str:
+    """None, or "paper" for a model without one (anime4k), means the model's default preset."""
+    if preset is None or (preset == "paper" and "paper" not in spec.presets):
+        return spec.default_preset
+    return preset
+
+
 def _resolve(name: str, scale: int, preset: str | None, overrides: dict) -> tuple[ModelSpec, str, dict]:
     spec = get_spec(name)
-    if preset is None or (preset == "paper" and "paper" not in spec.presets):
-        preset = spec.default_preset
+    preset = _preset_name(spec, preset)
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in spec.scales:
-        raise ConfigError(f"--scale {scale!r} is not available for {spec.name}; scales: {', '.join(map(str, spec.scales))}")
+        scales = ", ".join(map(str, spec.scales))
+        raise ConfigError(f"--scale {scale!r} is not available for {spec.name}; scales: {scales}")
     config = {**spec.options(preset), **overrides}
     params = inspect.signature(spec.builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -120,8 +127,7 @@ def build_discriminator(name: str, preset: str = "paper", **overrides) -> nn.Mod
     preset options that the new kind does not take are then dropped.
     """
     spec = get_spec(name)
-    if preset == "paper" and "paper" not in spec.presets:
-        preset = spec.default_preset
+    preset = _preset_name(spec, preset)
     spec.options(preset)
     base = spec.presets[preset].get("discriminator")
     if base is None:
@@ -147,11 +153,7 @@ def model_rows(scale: int = 4) -> list[dict]:
     rows = []
     for spec in list_models():
         for preset, options in spec.presets.items():
-            try:
-                with torch.device("meta"):  # parameter shapes only: no memory, no init arithmetic
-                    model = build_model(spec.name, scale, preset)
-            except (RuntimeError, NotImplementedError):
-                model = build_model(spec.name, scale, preset)
+            model = build_model(spec.name, scale, preset)
             rows.append({"name": spec.name, "preset": preset, "scale": scale, "params": count_params(model),
                          "follows": options.get("follows", spec.paper)})
     return rows
@@ -200,13 +202,18 @@ def _load_path(path: Path, scale: int | None) -> nn.Module:
 
     payload = load_checkpoint(path)
     entry = payload.get("model")
-    if not isinstance(entry, dict) or "name" not in entry or "scale" not in entry:
+    if not isinstance(entry, dict) or "name" not in entry or not isinstance(entry.get("scale"), int):
         kind = payload.get("kind")
-        raise CheckpointError(f"{path}: not an SR model checkpoint (kind {kind!r}, no 'model' entry with name and scale)")
-    if scale is not None and int(entry["scale"]) != int(scale):
-        raise CheckpointError(f"{path} holds a x{entry['scale']} {entry['name']} model, but --scale {scale} was asked for")
+        raise CheckpointError(f"{path}: not an SR model checkpoint "
+                              f"(kind {kind!r}, no 'model' entry with name and scale)")
+    if scale is not None and entry["scale"] != scale:
+        raise CheckpointError(f"{path} holds a x{entry['scale']} {entry['name']} model, "
+                              f"but --scale {scale} was asked for")
+    config = entry.get("config") or {}
     try:
-        model = build_model(entry["name"], int(entry["scale"]), entry.get("preset") or "paper", **dict(entry.get("config") or {}))
+        if not isinstance(config, dict):
+            raise ConfigError(f"'config' is a {type(config).__name__}, not a dict")
+        model = build_model(entry["name"], entry["scale"], entry.get("preset") or "paper", **config)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its model entry does not build: {exc}") from None
     weights = _weights(payload, path)
@@ -220,7 +227,8 @@ def _load_path(path: Path, scale: int | None) -> nn.Module:
     return model
 
 
-def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
+               device: str | torch.device = "cpu") -> nn.Module:
     """A ready model in eval mode: from a checkpoint path, or by registry name.
 
     Names of non-learnable models (bicubic, anime4k) are built; learnable names load the shipped
@@ -251,14 +259,12 @@ def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *, dev
     return _to_device(model, dev).eval()
 
 
-def _anime4k(scale: int, *, variant: str = "glsl", pre: str | None = None, passes: int = 1,
+def _anime4k(scale: int, *, variant: str = "glsl", pre: str | None = None, passes: int | None = None,
              strength_color: float | None = None, strength_gradient: float | None = None,
-             push_color_count: int = 1) -> nn.Module:
-    """Classic Anime4K; `pre` defaults to bilinear for Anime4KCPP at exactly x2, bicubic otherwise."""
+             push_color_count: int | None = None) -> nn.Module:
+    """Classic Anime4K (imported on first use); options left at None take the variant's defaults."""
     from gan_sr.sr.anime4k import Anime4K
 
-    if pre is None:
-        pre = "bilinear" if variant == "cpp" and scale == 2 else "bicubic"
     return Anime4K(scale, variant=variant, pre=pre, passes=passes, strength_color=strength_color,
                    strength_gradient=strength_gradient, push_color_count=push_color_count)
 
@@ -282,8 +288,8 @@ register(ModelSpec(
     builder=_anime4k,
     presets={
         "glsl": {"follows": "bloc97's GLSL shaders: bicubic, one pass, strengths min(s/6,1) and min(s/2,1)"},
-        "cpp": {"follows": "Anime4KCPP defaults: 2 passes, 2 colour pushes, strengths 0.3 and 1.0",
-                "variant": "cpp", "passes": 2, "push_color_count": 2, "strength_color": 0.3, "strength_gradient": 1.0},
+        "cpp": {"follows": "Anime4KCPP 'Anime4K09' defaults: 2 passes, 2 colour pushes, strengths 0.3 and 1.0, "
+                           "bilinear pre-upscale at x2", "variant": "cpp"},
     },
     scales=_SCALES,
     learnable=False,
@@ -313,8 +319,10 @@ register(ModelSpec(
     paper="Shi et al., Real-Time SR with an Efficient Sub-Pixel CNN, CVPR 2016",
     builder=ESPCN,
     presets={
-        "paper": {"follows": "Shi et al. 2016: 5x5x64, 3x3x32, 3x3xr^2, tanh, Y channel", "channels": "y", "widths": (64, 32)},
-        "cpu": {"follows": "the paper's net unchanged: it already trains fast on 2 cores", "channels": "y", "widths": (64, 32)},
+        "paper": {"follows": "Shi et al. 2016: 5x5x64, 3x3x32, 3x3xr^2, tanh, Y channel",
+                  "channels": "y", "widths": (64, 32)},
+        "cpu": {"follows": "the paper's net unchanged: it already trains fast on 2 cores",
+                "channels": "y", "widths": (64, 32)},
     },
     scales=_SCALES,
     learnable=True,
@@ -329,7 +337,9 @@ register(ModelSpec(
         "paper": {"follows": "Ledig et al. 2017: 16 blocks, 64 filters; D for 96 px crops",
                   "num_blocks": 16, "nf": 64, "batch_norm": True,
                   "discriminator": {"kind": "srgan", "input_size": 96, "nf": 64}},
-        "cpu": {"follows": "SRResNet halved: 8 blocks, 32 filters (~0.25 M params); D at 32 filters for 128 px crops",
+        "cpu": {"follows": "SRResNet at half depth and width (8 blocks, 32 filters, 0.25 M params) and the SRGAN D at "
+                           "32 filters for 128 px crops: a batch-16 step costs ~2.4 (G) + ~2.1 (D) CPU-s, "
+                           "a quarter of the paper size's (experiments/bench_models.py)",
                 "num_blocks": 8, "nf": 32, "batch_norm": True,
                 "discriminator": {"kind": "srgan", "input_size": 128, "nf": 32}},
     },
@@ -346,9 +356,10 @@ register(ModelSpec(
         "paper": {"follows": "Wang et al. 2018: 23 RRDBs, nf 64, growth 32 (16.7 M params); VGG-128 D",
                   "num_blocks": 23, "nf": 64, "gc": 32,
                   "discriminator": {"kind": "vgg", "input_size": 128, "nf": 64}},
-        "cpu": {"follows": "RRDBNet at 2 blocks, nf 32, growth 16 (~0.4 M params; Real-ESRGAN's anime model is 6/64/32); "
-                           "VGG-128 D at 32 filters",
-                "num_blocks": 2, "nf": 32, "gc": 16,
+        "cpu": {"follows": "RRDBNet at 4 blocks, nf 32, growth 16 (0.76 M params; Real-ESRGAN's anime model is "
+                           "6/64/32 at 11 CPU-s a step) and the VGG-128 D at 32 filters: a batch-16 step costs "
+                           "~3.0 (G) + ~1.5 (D) CPU-s (experiments/bench_models.py)",
+                "num_blocks": 4, "nf": 32, "gc": 16,
                 "discriminator": {"kind": "vgg", "input_size": 128, "nf": 32}},
     },
     scales=_SCALES,

@@ -311,7 +311,7 @@ class GanTrainer:
         self.opt_d.step()
         self.d_steps += 1
         self.ada.accumulate(adv.overfit_signs(self.kind, r, f), images=b)
-        stats["loss_d"].append(float(loss))
+        stats["loss_d"].append(float(loss.detach()))
         stats["d_real"].append(float(r.detach().float().mean()))
         stats["d_fake"].append(float(f.detach().float().mean()))
         self.nimg += b * self.dist.world_size
@@ -342,7 +342,7 @@ class GanTrainer:
         if self.dist.enabled:  # each rank tracked w_avg on its own latents; keep the replicas identical
             tdist.all_reduce(self.G.w_avg)
             self.G.w_avg /= self.dist.world_size
-        stats["loss_g"].append(float(loss))
+        stats["loss_g"].append(float(loss.detach()))
         t = self.cfg["train"]
         ema_nimg = t["ema_kimg"] * 1000.0
         if t["ema_rampup"] > 0:
@@ -426,9 +426,9 @@ class GanTrainer:
         tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
         snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
         writer = open_writer(self.run, enabled=dist.is_main)
-        bar = progress(total=total_nimg, initial=min(self.nimg, total_nimg), enabled=dist.is_main and not self.quiet,
-                       desc="gan")
-        bar.unit, bar.unit_scale = "img", True
+        bar = progress(total=total_nimg / 1000, initial=min(self.nimg, total_nimg) / 1000,
+                       enabled=dist.is_main and not self.quiet, desc="gan")
+        bar.unit = "kimg"
         stats = {k: [] for k in ("loss_d", "loss_g", "d_real", "d_fake", "r1", "gp")}
         last_row: dict = {}
         tick_start_nimg, tick_start = self.nimg, time.perf_counter()
@@ -444,7 +444,7 @@ class GanTrainer:
                 self.g_step(stats)
                 self.step += 1
                 check_finite(self.step, {"loss_d": stats["loss_d"][-1], "loss_g": stats["loss_g"][-1]}, dist)
-                bar.update(self.nimg - before)
+                bar.update((self.nimg - before) / 1000)
                 done = self.nimg >= total_nimg
                 if self.nimg >= next_tick or done:
                     now = time.perf_counter()
@@ -591,3 +591,51 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
         out["kid"], out["kid_std"] = kid_from_features(fr, ff, generator=torch.Generator().manual_seed(seed))
     return out
 
+
+
+def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | None = None, split: str = "test",
+                     command: str = "") -> dict:
+    """Write a slim sampling checkpoint (EMA generator only) and its model card (`out` with .md) from a run's last.pt."""
+    from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint, write_model_card
+
+    ck = load_checkpoint(ckpt)
+    g = load_generator(ckpt)  # validates kind and weights
+    out = Path(out)
+    if out.resolve() == Path(ckpt).resolve():
+        raise ConfigError(f"--out {out}: would overwrite the run checkpoint it is exported from")
+    m = ck["meta"]
+    slim = {"kind": "gan", "model": ck["model"], "state_dict": g.state_dict(), "ema": g.state_dict(),
+            "step": ck["step"], "meta": {k: v for k, v in m.items() if k != "config"} | {"source": str(ckpt)}}
+    save_checkpoint(out, slim)
+    cfg = m.get("config", {})
+    card = {
+        "title": f"GAN generator: {out.stem}",
+        "model": f"{MODEL_NAME} ({g.res} px, preset {ck['model']['preset']})",
+        "parameters (G)": sum(p.numel() for p in g.parameters()),
+        "training data": f"{cfg.get('data', {}).get('path', '?')} ({m.get('train_images', '?')} images)",
+        "loss": m.get("loss"),
+        "augmentation": f"{m.get('aug')} (final p {m.get('p', float('nan')):.3f}, r_t {m.get('r_t', float('nan')):.2f})",
+        "trained": f"{m.get('kimg', 0):.1f} kimg in {m.get('wall_s', 0) / 3600:.2f} h",
+    }
+    if cfg:
+        t, a = cfg["train"], cfg["aug"]
+        card["settings"] = (f"batch {cfg['data']['batch']}, lr G/D {t['lr_g']}/{t['lr_d']}, betas {t['betas']}, "
+                            f"R1 gamma {r1_gamma(cfg):.4g}, EMA half-life {t['ema_kimg']} kimg, seed {t['seed']}, "
+                            f"ADA target {a['target']} ramp {a['ramp_kimg']} kimg")
+    if ref is not None:
+        ev = evaluate_generator(out, ref, split=split, pairs=500)
+        card["SWD x1e3 (mean over levels)"] = f"{ev['swd_mean']:.2f} vs {ev['images']} images of {ref} ({split})"
+        if "msssim_fake" in ev:
+            card["MS-SSIM diversity (fakes / reals)"] = f"{ev['msssim_fake']:.3f} / {ev['msssim_real']:.3f}"
+    if command:
+        card["exported with"] = command
+    card["notes"] = (
+        "Weights are the EMA generator. Sample with `gansr gan sample --ckpt " + str(out) + " --n 64 --out DIR`.\n"
+        "StyleGAN2-lite: equalised learning rate, modulated/demodulated convs, skip toRGB, no noise inputs or\n"
+        "style mixing; residual D with minibatch stddev; ADA 'bgc' augmentation (gan_sr/gan/). Samples are\n"
+        f"{g.res} px; upscale them with `gansr posthoc`. Limitations: trained on a small drawn-art set, so it\n"
+        "reproduces that set's styles and can memorise; SWD is measured without pretrained weights and is not\n"
+        "comparable with published FIDs."
+    )
+    card_path = write_model_card(out, card)
+    return {"checkpoint": str(out), "card": str(card_path), **{k: v for k, v in card.items() if k != "notes"}}

@@ -4,7 +4,7 @@ A trainer (SR, GAN, joint) is written against this small API:
 
     dist = init_distributed("cpu")                    # torchrun env -> gloo/NCCL process group, else 1 process
     run = RunDir.create(path, config, main=dist.is_main)   # or RunDir.open(path) to resume
-    seed_everything(seed + dist.rank)
+    seed_everything(seed)                             # the same on every rank: models start identical
     stream = BatchStream(dataset, batch, seed=seed, rank=dist.rank, world_size=dist.world_size)
     ema = EMA(model, decay=0.999)
     prec = Precision(dist.device, bf16=False, channels_last=False)
@@ -15,8 +15,14 @@ A trainer (SR, GAN, joint) is written against this small API:
         lr, hr = (prec.batch(t) for t in next(stream))
         with prec.autocast(): loss = ...
         check_finite(step, {"pixel": loss}, dist)     # TrainingDiverged, the same on every rank
-        loss.backward(); allreduce_gradients(model, dist); opt.step(); sched.step(); ema.update(model)
+        loss.backward(); allreduce_gradients(model, dist)   # or train wrap_ddp(model, dist)
+        opt.step(); sched.step(); ema.update(model, step)
         run.save({... "rng": capture_rng(), "data": stream.state_dict(), ...})   # rank 0 only, atomic
+
+Also here: `preserved_rng()` (validation/sampling without moving the training RNG), `wrap_ddp` /
+`allreduce_gradients` (DDP wrapper, or averaging a net's gradients by hand, e.g. a discriminator),
+`broadcast_state`, `barrier`, `shutdown_distributed`, `image_grid` (sample pictures for TensorBoard),
+`RunDir.load_last()`, `EMA.module` (the averaged copy, for evaluation).
 
 Everything stored in a checkpoint (RNG states, data position, schedule, EMA) is tensors, ints, floats,
 strings, lists and dicts, so `load_checkpoint(weights_only=True)` restores it, and a resumed run
@@ -189,18 +195,19 @@ class _SeededItems(Dataset):
             return self.base[index]
 
 
-class _EpochBatches:
-    """Batches of (index, seed) for one epoch of one rank, starting at a given batch."""
+class _Batches:
+    """Endless batches of (index, seed) for one rank, from (epoch, batch) on; a DataLoader batch_sampler."""
 
-    def __init__(self, keys: list[tuple[int, int]], batch_size: int, start: int) -> None:
-        self.keys, self.batch_size, self.start = keys, batch_size, start
-
-    def __len__(self) -> int:
-        return len(self.keys) // self.batch_size - self.start
+    def __init__(self, stream: BatchStream, epoch: int, batch: int) -> None:
+        self.stream, self.epoch, self.batch = stream, epoch, batch
 
     def __iter__(self):
-        for b in range(self.start, len(self.keys) // self.batch_size):
-            yield self.keys[b * self.batch_size : (b + 1) * self.batch_size]
+        epoch, start, size = self.epoch, self.batch, self.stream.batch_size
+        while True:
+            keys = self.stream._epoch_keys(epoch)
+            for b in range(start, len(keys) // size):
+                yield keys[b * size : (b + 1) * size]
+            epoch, start = epoch + 1, 0
 
 
 class BatchStream:
@@ -233,9 +240,10 @@ class BatchStream:
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.epoch, self.batch = 0, 0
         self._it: Iterator | None = None
+        self._per_epoch = len(self._epoch_keys(0)) // batch_size
 
     def batches_per_epoch(self) -> int:
-        return len(self._epoch_keys(0)) // self.batch_size
+        return self._per_epoch
 
     def _epoch_keys(self, epoch: int) -> list[tuple[int, int]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -247,15 +255,13 @@ class BatchStream:
         keys = list(zip(order[:usable].tolist(), seeds[:usable].tolist()))
         return keys[self.rank :: self.world_size]
 
-    def _start_epoch(self) -> None:
-        batches = _EpochBatches(self._epoch_keys(self.epoch), self.batch_size, self.batch)
+    def _start(self) -> None:
         loader = DataLoader(
             self.dataset,
-            batch_sampler=batches,
+            batch_sampler=_Batches(self, self.epoch, self.batch),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             generator=torch.Generator().manual_seed(self.seed),  # keep DataLoader off the global RNG
-            persistent_workers=False,
         )
         self._it = iter(loader)
 
@@ -263,17 +269,14 @@ class BatchStream:
         return self
 
     def __next__(self):
-        while True:
-            if self._it is None:
-                self._start_epoch()
-            try:
-                item = next(self._it)  # type: ignore[arg-type]
-            except StopIteration:
-                self._it = None
-                self.epoch, self.batch = self.epoch + 1, 0
-                continue
-            self.batch += 1
-            return item
+        """The next batch; the position advances only for batches handed out (prefetched ones do not count)."""
+        if self._it is None:
+            self._start()
+        item = next(self._it)  # type: ignore[arg-type]
+        self.batch += 1
+        if self.batch == self._per_epoch:
+            self.epoch, self.batch = self.epoch + 1, 0
+        return item
 
     def state_dict(self) -> dict:
         """Position of the next batch: {"epoch", "batch", "seed"}."""
@@ -288,19 +291,30 @@ class BatchStream:
 
 
 class EMA:
-    """Exponential moving average of a model's weights: ema = decay * ema + (1 - decay) * w; buffers copied."""
+    """Exponential moving average of a model's weights: ema = d * ema + (1 - d) * w; buffers copied.
 
-    def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
+    With `warmup`, d = min(decay, (1 + step) / (10 + step)) for the update after `step` updates, so that
+    a short run's average is not dominated by the initial weights (0.999^2000 is still 13 %).
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999, *, warmup: bool = True) -> None:
         if not 0.0 <= decay < 1.0:
             raise ConfigError(f"EMA decay must be in [0, 1), got {decay}")
-        self.decay = decay
+        self.decay, self.warmup = decay, warmup
         self.module = copy.deepcopy(_unwrap(model)).eval().requires_grad_(False)
 
+    def decay_at(self, step: int | None) -> float:
+        if step is None or not self.warmup:
+            return self.decay
+        return min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int | None = None) -> None:
+        """Fold in the model's current weights; `step` = updates done before this one (for the warm-up)."""
         src = _unwrap(model)
+        d = self.decay_at(step)
         for e, p in zip(self.module.parameters(), src.parameters()):
-            e.lerp_(p.detach().to(e.dtype), 1.0 - self.decay)
+            e.lerp_(p.detach().to(e.dtype), 1.0 - d)
         for e, b in zip(self.module.buffers(), src.buffers()):
             e.copy_(b)
 

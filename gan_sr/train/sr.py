@@ -88,14 +88,14 @@ def _paper_recipes() -> dict[tuple[str, str], dict]:
     return {
         ("srcnn", "mse"): {
             "model": {"preset": "paper"},
-            "data": {"hr_size": 36, "batch": 128},
+            "data": {"hr_size": 36, "batch": 128, "workers": 4},
             "train": {"steps": 1_000_000, "lr": 1e-4, "lr_mult": {"reconstruct": 0.1}},
             "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
             "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
         },
         ("espcn", "mse"): {
             "model": {"preset": "paper"},
-            "data": {"lr_size": 17, "batch": 16},
+            "data": {"lr_size": 17, "batch": 16, "workers": 4},
             "train": {"steps": 1_000_000, "lr": 1e-2, "schedule": "plateau", "gamma": 0.1, "patience": 10,
                       "min_lr": 1e-4},
             "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
@@ -103,14 +103,14 @@ def _paper_recipes() -> dict[tuple[str, str], dict]:
         },
         ("srgan", "mse"): {
             "model": {"preset": "paper"},
-            "data": {"hr_size": 96, "batch": 16},
+            "data": {"hr_size": 96, "batch": 16, "workers": 4},
             "train": {"steps": 1_000_000, "lr": 1e-4},
             "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
             "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
         },
         ("srgan", "gan"): {
             "model": {"preset": "paper"},
-            "data": {"hr_size": 96, "batch": 16},
+            "data": {"hr_size": 96, "batch": 16, "workers": 4},
             "train": {"steps": 200_000, "lr": 1e-4, "schedule": "multistep", "milestones": [100_000], "gamma": 0.1},
             "loss": {
                 "pixel": {"kind": "mse", "weight": 0.0},
@@ -122,14 +122,14 @@ def _paper_recipes() -> dict[tuple[str, str], dict]:
         },
         ("esrgan", "psnr"): {
             "model": {"preset": "paper"},
-            "data": {"hr_size": 128, "batch": 16},
+            "data": {"hr_size": 128, "batch": 16, "workers": 4},
             "train": {"steps": 1_000_000, "lr": 2e-4, "schedule": "step", "step_size": 200_000, "gamma": 0.5},
             "loss": {"pixel": {"kind": "l1", "weight": 1.0}},
             "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
         },
         ("esrgan", "gan"): {
             "model": {"preset": "paper"},
-            "data": {"hr_size": 128, "batch": 16},
+            "data": {"hr_size": 128, "batch": 16, "workers": 4},
             "train": {"steps": 400_000, "lr": 1e-4, "schedule": "multistep",
                       "milestones": [50_000, 100_000, 200_000, 300_000], "gamma": 0.5},
             "loss": {
@@ -145,7 +145,10 @@ def _paper_recipes() -> dict[tuple[str, str], dict]:
 
 def _cpu_recipes() -> dict[tuple[str, str], dict]:
     """Small recipes for a laptop CPU: cpu model presets, 64 px HR crops, a few thousand steps."""
-    small = {"eval": {"every": 250, "max_images": 8}, "log": {"every": 10, "checkpoint_every": 250}}
+    # channels_last was the fastest mode for all four, bf16 autocast 1.5-8x slower (no native bf16 on the
+    # measured CPU): experiments/results/train_throughput_cpu.md
+    small = {"eval": {"every": 250, "max_images": 8}, "log": {"every": 10, "checkpoint_every": 250},
+             "precision": {"bf16": False, "channels_last": True}}
     return {
         ("srcnn", "mse"): {
             "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
@@ -264,6 +267,12 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"loss.pixel.kind = {loss['pixel']['kind']!r}: use l1 or mse")
     if loss["perceptual"]["criterion"] not in ("l1", "mse"):
         raise ConfigError(f"loss.perceptual.criterion = {loss['perceptual']['criterion']!r}: use l1 or mse")
+    if float(loss["perceptual"]["weight"]) > 0:
+        from gan_sr.losses.perceptual import LAYER_NAMES
+
+        if loss["perceptual"]["layer"] not in LAYER_NAMES:
+            raise ConfigError(f"loss.perceptual.layer = {loss['perceptual']['layer']!r} (--perceptual) is not a VGG19 "
+                              "layer; use e.g. conv5_4 (before ReLU, ESRGAN) or relu5_4 (after, SRGAN), or none")
     weights = [float(loss[k]["weight"]) for k in ("pixel", "perceptual", "adversarial")]
     if any(w < 0 for w in weights) or not any(w > 0 for w in weights):
         raise ConfigError("loss weights must be >= 0 and at least one of loss.pixel/perceptual/adversarial > 0")
@@ -577,7 +586,7 @@ class SRTrainer:
             nn.utils.clip_grad_norm_(self.g.parameters(), clip)
         self.opt_g.step()
         self.sched_g.step()
-        self.ema.update(self.g)
+        self.ema.update(self.g, self.step)
         logs = {k: v.detach() for k, v in losses.items()}
         logs["total"] = total.detach()
         if self.d is not None:
