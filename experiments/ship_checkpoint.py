@@ -40,7 +40,7 @@ def main() -> None:
         "val PSNR / SSIM (Y, crop=scale)": f"{meta.get('val', {}).get('psnr', float('nan')):.2f} / "
                                            f"{meta.get('val', {}).get('ssim', float('nan')):.4f}",
         "weights": "EMA generator", "size (MB)": round(checkpoint_size_mb(out), 2), "commit": commit,
-        "notes": args.note or "CPU-sized budget on 2 cores; see experiments/train_anime_zoo.sh.",
+        "notes": (args.note + " " if args.note else "") + "CPU-sized budget on 2 shared cores, trained by experiments/train_anime_zoo.sh (the command above is the run's first invocation; the script resumes runs to the step count shown).",
     }
     write_model_card(out, card)
     print(f"shipped {out} ({checkpoint_size_mb(out):.2f} MB)")

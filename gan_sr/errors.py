@@ -27,3 +27,7 @@ class TrainingDiverged(GansrError):
 
 class NotBuiltYet(GansrError):
     """A command that exists in the CLI but whose implementation has not landed."""
+
+
+class MissingDependencyError(GansrError):
+    """An optional package that this command needs (onnx, onnxruntime) is not installed."""

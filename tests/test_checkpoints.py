@@ -301,3 +301,19 @@ def test_model_card(tmp_path):
 def test_checkpoint_size_missing(tmp_path):
     with pytest.raises(CheckpointError, match=r"gone\.pt: no such checkpoint file"):
         checkpoint_size_mb(tmp_path / "gone.pt")
+
+
+def test_atomic_write_failure_keeps_old_file_and_mode_follows_umask(tmp_path):
+    from gan_sr.io.atomic import UMASK, atomic_write
+
+    path = tmp_path / "f.bin"
+    atomic_write(path, lambda f: f.write(b"old"))
+    assert path.read_bytes() == b"old" and (path.stat().st_mode & 0o777) == 0o666 & ~UMASK
+
+    def fail(f):
+        f.write(b"half")
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        atomic_write(path, fail)
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]

@@ -72,3 +72,19 @@ def test_round_trip_with_onnxruntime(tmp_path):
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-4
     static = export_onnx(build_model("bicubic", 2), tmp_path / "b.onnx", size=(16, 16), dynamic=False)
     assert static.max_abs_diff < 1e-4
+
+
+def test_onnxruntime_runs_other_batch_and_sizes(tmp_path):
+    """Independent of export_onnx's own check: a batch of 2 at a size never traced, compared with eager torch."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    model = build_model("espcn", 2, channels="rgb").eval()
+    export_onnx(model, tmp_path / "e.onnx", size=(16, 16), check=False)
+    session = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["lr"] and isinstance(session.get_inputs()[0].shape[2], str)
+    x = torch.rand(2, 3, 23, 41)
+    (got,) = session.run(None, {"lr": x.numpy()})
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert got.shape == (2, 3, 46, 82) and float(abs(got - want).max()) < 1e-4

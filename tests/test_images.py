@@ -664,3 +664,62 @@ def test_real_grayscale_and_rgba_files(shared_datasets):
     assert sprite.alpha is not None and sprite.alpha.min() == 0 and not sprite.grayscale
     ref = np.asarray(PILImage.open(sprites[0]).convert("RGBA"))
     assert torch.equal(sprite.alpha, chw(ref[..., 3:]))
+
+
+# ------------------------------------------------------------------------------------ integer levels, chunked
+
+
+def _reference_levels(x: torch.Tensor, bits: int) -> np.ndarray:
+    """Round half up in float64, the rule quantize() pins, computed independently of the chunked writer."""
+    a = np.nan_to_num(x.numpy().astype(np.float64), nan=0.0).clip(0.0, 1.0)
+    return np.floor(a * ((1 << bits) - 1) + 0.5).astype(np.int64)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_float32_levels_match_float64_rounding_at_every_half_step(bits):
+    """float32 values right at and beside each k + 0.5 boundary round as the float64 reference does."""
+    peak = (1 << bits) - 1
+    half = ((np.arange(peak + 1) + 0.5) / peak).astype(np.float32)
+    values = np.concatenate([half, np.nextafter(half, np.float32(-1)), np.nextafter(half, np.float32(2)),
+                             np.array([np.nan, -np.inf, np.inf, -0.5, 0.0, 1.0, 1.5], np.float32)])
+    x = torch.from_numpy(values).reshape(1, 1, -1)
+    assert np.array_equal(images.to_levels(x, bits)[..., 0].astype(np.int64), _reference_levels(x, bits)[0])
+
+
+def test_write_in_row_chunks_equals_reference(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "_CHUNK_ELEMENTS", 3 * 23 * 2)  # two rows per chunk, odd remainder
+    g = torch.Generator().manual_seed(11)
+    rgb = torch.rand(3, 17, 23, generator=g)
+    write_image(tmp_path / "c.png", rgb)
+    assert np.array_equal(np.asarray(PILImage.open(tmp_path / "c.png")),
+                          _reference_levels(rgb, 8).transpose(1, 2, 0))
+    write_image(tmp_path / "g.png", rgb, grayscale=True)
+    luma = (rgb.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)[:, None, None]).sum(0)
+    assert np.array_equal(np.asarray(PILImage.open(tmp_path / "g.png")), _reference_levels(luma, 8))
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_write_integer_levels_as_given(tmp_path, as_numpy):
+    g = torch.Generator().manual_seed(5)
+    hwc8 = torch.randint(0, 256, (9, 7, 3), generator=g, dtype=torch.uint8)
+    hwc16 = torch.randint(0, 65536, (9, 7, 3), generator=g, dtype=torch.int32).numpy().astype(np.uint16)
+    alpha = torch.randint(0, 256, (1, 9, 7), generator=g, dtype=torch.uint8)
+    rgb8 = hwc8.numpy().transpose(2, 0, 1) if as_numpy else hwc8.permute(2, 0, 1)
+    rgb16 = hwc16.transpose(2, 0, 1) if as_numpy else torch.from_numpy(hwc16).permute(2, 0, 1)
+    write_image(tmp_path / "a.png", rgb8, alpha.numpy() if as_numpy else alpha)
+    got = np.asarray(PILImage.open(tmp_path / "a.png"))
+    assert np.array_equal(got[..., :3], hwc8.numpy()) and np.array_equal(got[..., 3], alpha[0].numpy())
+    write_image(tmp_path / "b.png", rgb16, bit_depth=16)
+    assert torch.equal(read_image(tmp_path / "b.png").rgb, torch.from_numpy(hwc16.astype(np.float32) / 65535).permute(2, 0, 1))
+    write_image(tmp_path / "c.png", rgb8[:1])
+    assert np.array_equal(np.asarray(PILImage.open(tmp_path / "c.png")), hwc8.numpy()[..., 0])
+
+
+def test_write_integer_levels_of_the_wrong_depth_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"a\.png: rgb holds uint8 levels but bit_depth is 16"):
+        write_image(tmp_path / "a.png", np.zeros((3, 2, 2), np.uint8), bit_depth=16)
+    with pytest.raises(ValueError, match=r"a\.png: alpha holds uint16 levels but bit_depth is 8"):
+        write_image(tmp_path / "a.png", torch.zeros(3, 2, 2), np.zeros((1, 2, 2), np.uint16))
+    with pytest.raises(ValueError, match="float tensor in \\[0, 1\\] or uint8/uint16 levels, got torch.int64"):
+        write_image(tmp_path / "a.png", torch.zeros(3, 2, 2, dtype=torch.int64))
+    assert list(tmp_path.iterdir()) == []

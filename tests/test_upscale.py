@@ -14,7 +14,14 @@ from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError, ImageError
 from gan_sr.io.checkpoints import save_checkpoint
 from gan_sr.io.images import read_image, write_image
-from gan_sr.pipelines.upscale import output_paths, tile_grid, upscale_files, upscale_tensor
+from gan_sr.pipelines.upscale import (
+    output_paths,
+    tile_grid,
+    upscale_files,
+    upscale_image,
+    upscale_levels,
+    upscale_tensor,
+)
 from gan_sr.sr.registry import build_model
 
 
@@ -192,3 +199,20 @@ def test_cli_ckpt_of_another_model_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["upscale", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
                                        "--model", "espcn", "--scale", "2", "--ckpt", str(tmp_path / "srcnn.pt")])
     assert result.exit_code == 2 and "srcnn" in result.output
+
+
+@pytest.mark.parametrize("bits,gray", [(8, False), (16, True)])
+def test_banded_levels_equal_quantised_float_output(tmp_path, rng, bits, gray):
+    """upscale_image quantises band by band; the file must equal writing the whole float output at once."""
+    model = _random_model("espcn", 2)
+    src = tmp_path / "in.png"
+    write_image(src, torch.rand(3, 29, 21, generator=rng), bit_depth=bits, grayscale=gray)
+    image = read_image(src)
+    tiled = dict(tile=8, tile_pad=4)  # 4 tile rows: three carried-over cross-fade bands
+    write_image(tmp_path / "whole.png", upscale_tensor(model, image.rgb, **tiled), bit_depth=bits, grayscale=gray)
+    upscale_image(model, src, tmp_path / "banded.png", **tiled)
+    whole, banded = read_image(tmp_path / "whole.png"), read_image(tmp_path / "banded.png")
+    assert banded.bit_depth == bits and banded.grayscale == gray
+    assert torch.equal(banded.rgb, whole.rgb)
+    levels = upscale_levels(model, image.rgb, bits=bits, grayscale=gray, **tiled)
+    assert levels.shape == (58, 42, 1 if gray else 3) and levels.dtype == (np.uint8 if bits == 8 else np.uint16)

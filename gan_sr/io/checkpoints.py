@@ -12,7 +12,6 @@ import math
 import os
 import pickle
 import stat
-import tempfile
 import time
 import zipfile
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from typing import Any, Union
 import torch
 
 from gan_sr.errors import CheckpointError
+from gan_sr.io.atomic import TEMP_SUFFIX, atomic_write, temp_prefix
 
 PathLike = Union[str, os.PathLike]
 
@@ -29,22 +29,11 @@ FORMAT = "gansr"
 VERSION = 1
 """The newest checkpoint format version this code writes and reads."""
 
-TEMP_SUFFIX = ".tmp"
 _STALE_TEMP_SECONDS = 15 * 60
 
 _ALLOWED_LEAVES = (
     torch.Tensor, bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size
 )
-
-
-def _read_umask() -> int:
-    """The process umask (read once at import, while no other thread can be creating files)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def _check_payload(value: Any, where: str) -> None:
@@ -67,26 +56,9 @@ def _check_payload(value: Any, where: str) -> None:
     )
 
 
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a directory; the rename itself is still atomic
-    finally:
-        os.close(fd)
-
-
 def _remove_stale_temps(path: Path) -> None:
     """Delete temp files of earlier saves to `path` that were killed mid-write (older than 15 minutes)."""
-    prefix, now = _temp_prefix(path), time.time()
+    prefix, now = temp_prefix(path), time.time()
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
@@ -111,26 +83,13 @@ def save_checkpoint(path: PathLike, payload: Mapping[str, Any]) -> None:
         raise CheckpointError(f"{path}: is a directory; give a file name such as {path / 'last.pt'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=TEMP_SUFFIX)
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
+        raise CheckpointError(f"{path}: cannot create folder {path.parent} ({e.strerror or e})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, (OSError, RuntimeError)):  # torch's zip writer reports I/O trouble as RuntimeError
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0][:200]
-            raise CheckpointError(f"{path}: saving failed ({reason}); the previous file is untouched") from None
-        raise
-    _fsync_dir(path.parent)
+        atomic_write(path, lambda f: torch.save(data, f))
+    except (OSError, RuntimeError) as e:  # torch's zip writer reports I/O trouble as RuntimeError
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split("\n")[0][:200]
+        raise CheckpointError(f"{path}: saving failed ({reason}); the previous file is untouched") from None
     _remove_stale_temps(path)
 
 
@@ -253,18 +212,7 @@ def write_model_card(ckpt_path: PathLike, card: Mapping[str, Any]) -> Path:
     text = "\n".join(lines)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=_temp_prefix(out), suffix=TEMP_SUFFIX)
+        atomic_write(out, lambda f: f.write(text), text=True)
     except OSError as e:
         raise CheckpointError(f"{out}: cannot write the model card ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return out

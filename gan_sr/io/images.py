@@ -7,16 +7,15 @@ are decoded and encoded by the small PNG codec at the bottom of this file.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import stat
 import struct
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -26,6 +25,7 @@ from PIL import Image as PILImage
 from PIL import ImageFile, UnidentifiedImageError
 
 from gan_sr.errors import ConfigError, ImageError
+from gan_sr.io.atomic import atomic_write
 
 PathLike = Union[str, os.PathLike]
 
@@ -41,6 +41,8 @@ MAX_PIXELS_ENV = "GANSR_MAX_PIXELS"
 PILImage.MAX_IMAGE_PIXELS = None
 
 _EXIF_ORIENTATION = 0x0112
+_LUMA = (0.299, 0.587, 0.114)
+_CHUNK_ELEMENTS = 1 << 20  # float work per row chunk when writing: a few MB whatever the image size
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -352,80 +354,153 @@ def composite(
     return rgb * a + bg * (1.0 - a)
 
 
-def _to_integer(x: torch.Tensor, bits: int) -> np.ndarray:
-    """(C, H, W) float -> (H, W, C) uint8/uint16 with clamping and round-half-up."""
-    arr = _levels(x.to("cpu"), bits).to(torch.int32).permute(1, 2, 0).numpy()
-    return arr.astype(np.uint8 if bits == 8 else np.uint16)
-
-
-def _as_chw(x: torch.Tensor | np.ndarray, what: str, path: Path) -> torch.Tensor:
-    t = torch.as_tensor(x)
+def _to_integer_planes(x: torch.Tensor | np.ndarray, what: str, path: Path) -> torch.Tensor | np.ndarray:
+    """(C, H, W) float tensor, or (C, H, W) uint8/uint16 numpy array (a view where possible)."""
+    if isinstance(x, np.ndarray) and x.dtype in (np.uint8, np.uint16):
+        t: torch.Tensor | np.ndarray = x
+    else:
+        t = torch.as_tensor(x)
+        if t.dtype in (torch.uint8, torch.uint16):
+            t = t.detach().cpu().numpy()
     if t.ndim == 4 and t.shape[0] == 1:
         t = t[0]
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3:
         raise ValueError(f"{path}: {what} must be (C, H, W), got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        raise ValueError(f"{path}: {what} must be a float tensor in [0, 1], got {t.dtype}")
+    if isinstance(t, torch.Tensor) and not t.is_floating_point():
+        raise ValueError(f"{path}: {what} must be a float tensor in [0, 1] or uint8/uint16 levels, got {t.dtype}")
     return t
+
+
+@functools.lru_cache(maxsize=2)
+def _float32_thresholds(bits: int) -> torch.Tensor:
+    """t[k] = the smallest float32 that _levels (float64, half up) sends to level >= k; t[0] = -inf, t[peak+1] = inf."""
+    peak = (1 << bits) - 1
+    k = np.arange(1, peak + 1, dtype=np.float64)
+    t = ((k - 0.5) / peak).astype(np.float32)
+
+    def reaches(v: np.ndarray) -> np.ndarray:
+        return np.floor(v.astype(np.float64) * peak + 0.5) >= k
+
+    while True:
+        down = np.nextafter(t, np.float32(-np.inf))
+        low, high = reaches(down), ~reaches(t)
+        if not (low.any() or high.any()):
+            return torch.from_numpy(np.concatenate([[-np.inf], t, [np.inf]]).astype(np.float32))
+        t = np.where(low, down, np.where(high, np.nextafter(t, np.float32(np.inf)), t))
+
+
+def _levels32(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """int32 levels of float32 `x`, identical to _levels: a float32 guess, corrected by one against exact thresholds."""
+    t = _float32_thresholds(bits)
+    x = torch.nan_to_num(x, nan=0.0).clamp_(0.0, 1.0)
+    k = (x * float((1 << bits) - 1)).add_(0.5).floor_().to(torch.int32)
+    k -= (x < t[k]).to(torch.int32)
+    k += (x >= t[k + 1]).to(torch.int32)
+    return k
+
+
+def _chunk_levels(x: torch.Tensor, bits: int, grayscale: bool) -> np.ndarray:
+    """(C, h, W) float chunk -> (h, W, C') int levels, exactly as _levels rounds (luma first if grayscale)."""
+    x = x.detach().to("cpu")
+    if grayscale and x.shape[0] == 3:
+        w = torch.tensor(_LUMA, dtype=torch.float64).reshape(3, 1, 1)
+        x = (x.to(torch.float64) * w).sum(0, keepdim=True)
+    if x.dtype == torch.float64:
+        levels = _levels(x, bits).to(torch.int32)
+    else:
+        levels = _levels32(x.to(torch.float32), bits)
+    return levels.permute(1, 2, 0).numpy()
+
+
+def _int_luma(x: np.ndarray, bits: int) -> np.ndarray:
+    """(3, h, W) integer levels -> (h, W, 1) luma levels (ITU-R 601, rounded half up)."""
+    peak = float((1 << bits) - 1)
+    return _chunk_levels(torch.from_numpy(x.astype(np.float64) / peak), bits, True)
+
+
+def to_levels(
+    x: torch.Tensor | np.ndarray, bits: int = 8, *, grayscale: bool = False, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(C, H, W) float in [0, 1] (or uint8/uint16 levels) -> (H, W, C') uint8/uint16 PNG-ready levels.
+
+    NaN -> 0, clamped, rounded half up exactly like quantize(), computed in row chunks so no full-size
+    float64 copy is made. grayscale reduces 3 channels to ITU-R 601 luma (C' = 1). `out`, if given,
+    is filled in place (it may be a channel slice of a larger array) and returned.
+    """
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    dtype = np.uint8 if bits == 8 else np.uint16
+    c, h, w = x.shape
+    c_out = 1 if grayscale and c == 3 else c
+    if out is None:
+        out = np.empty((h, w, c_out), dtype)
+    elif out.shape != (h, w, c_out) or out.dtype != dtype:
+        raise ValueError(f"out must be {dtype.__name__} of shape {(h, w, c_out)}, got {out.dtype} {out.shape}")
+    integer = isinstance(x, np.ndarray)
+    if integer and x.dtype != dtype:
+        raise ValueError(f"levels of dtype {x.dtype} cannot be written at bit depth {bits}; pass {dtype.__name__}")
+    step = max(1, _CHUNK_ELEMENTS // max(1, c * w))
+    for y in range(0, h, step):
+        chunk = x[:, y:y + step]
+        if not integer:
+            out[y:y + step] = _chunk_levels(chunk, bits, grayscale)
+        elif c_out != c:
+            out[y:y + step] = _int_luma(chunk, bits)
+        else:
+            out[y:y + step] = chunk.transpose(1, 2, 0)
+    return out
 
 
 def write_image(
     path: PathLike,
-    rgb: torch.Tensor,
-    alpha: torch.Tensor | None = None,
+    rgb: torch.Tensor | np.ndarray,
+    alpha: torch.Tensor | np.ndarray | None = None,
     *,
     bit_depth: int = 8,
     grayscale: bool = False,
 ) -> None:
     """Write a lossless PNG atomically (temp file in the same folder, then rename); parent folders are created.
 
-    `rgb` is (3, H, W) or (1, H, W) float in [0, 1] (clamped, rounded to nearest). A 1-channel input, or
-    `grayscale=True`, writes a grayscale PNG (a 3-channel input is reduced with Pillow's ITU-R 601 luma).
+    `rgb` is (3, H, W) or (1, H, W): float in [0, 1] (clamped, rounded to nearest, half up), or integer
+    levels already, uint8 for bit_depth 8 and uint16 for 16 (tensor or numpy array, written as they are;
+    a (C, H, W) view of an (H, W, C) buffer is written without a copy). A 1-channel input, or
+    `grayscale=True`, writes a grayscale PNG (a 3-channel input is reduced with ITU-R 601 luma).
     """
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ImageError(f"{path}: write_image writes lossless PNG only; give a file name ending in .png")
     if bit_depth not in (8, 16):
         raise ValueError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
-    colour = _as_chw(rgb, "rgb", path)
+    colour = _to_integer_planes(rgb, "rgb", path)
     if colour.shape[0] not in (1, 3):
         raise ValueError(f"{path}: rgb must have 1 or 3 channels, got {colour.shape[0]}")
-    if grayscale and colour.shape[0] == 3:
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=colour.device).reshape(3, 1, 1)
-        colour = (colour.to(torch.float64) * w).sum(0, keepdim=True)
-    planes = [colour]
+    c_out = 1 if grayscale or colour.shape[0] == 1 else 3
+    a = None
     if alpha is not None:
-        a = _as_chw(alpha, "alpha", path)
-        if a.shape[0] != 1 or a.shape[-2:] != colour.shape[-2:]:
+        a = _to_integer_planes(alpha, "alpha", path)
+        if a.shape[0] != 1 or tuple(a.shape[-2:]) != tuple(colour.shape[-2:]):
             raise ValueError(
                 f"{path}: alpha must be (1, H, W) matching rgb {tuple(colour.shape)}, got {tuple(a.shape)}"
             )
-        planes.append(a.to(colour.device))
-    arr = _to_integer(torch.cat([p.to(torch.float64) for p in planes], 0), bit_depth)
-    data = _encode_png(arr) if bit_depth == 16 else _encode_png8(arr)
-    _atomic_write(path, data)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    for name, planes in (("rgb", colour), ("alpha", a)):
+        if isinstance(planes, np.ndarray) and planes.dtype != dtype:
+            raise ValueError(f"{path}: {name} holds {planes.dtype} levels but bit_depth is {bit_depth}; "
+                             f"pass {dtype.__name__} levels or float in [0, 1]")
+    h, w = colour.shape[-2:]
+    if a is None and isinstance(colour, np.ndarray) and c_out == colour.shape[0]:
+        arr = colour.transpose(1, 2, 0)
+    else:
+        arr = np.empty((h, w, c_out + (a is not None)), dtype)
+        to_levels(colour, bit_depth, grayscale=grayscale, out=arr[..., :c_out])
+        if a is not None:
+            to_levels(a, bit_depth, out=arr[..., c_out:])
+    _write_file(path, arr, bit_depth)
 
 
-def _encode_png8(arr: np.ndarray) -> bytes:
-    im = PILImage.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)  # uint8 L, LA, RGB or RGBA
-    buf = BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _read_umask() -> int:
-    """The process umask (read once at import, while no other thread can be creating files)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
+def _write_file(path: Path, arr: np.ndarray, bit_depth: int) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -433,22 +508,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
     if path.is_dir():
         raise ImageError(f"{path}: is a directory; give a file name ending in .png")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write(path, lambda f: _encode_png(arr, f) if bit_depth == 16 else _encode_png8(arr, f))
     except OSError as e:
-        raise ImageError(f"{path}: cannot write in {path.parent} ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ImageError(f"{path}: write failed ({e.strerror or e})") from None
-        raise
+        raise ImageError(f"{path}: write failed ({e.strerror or e})") from None
+
+
+def _encode_png8(arr: np.ndarray, f: BinaryIO) -> None:
+    im = PILImage.fromarray(np.ascontiguousarray(arr[..., 0] if arr.shape[-1] == 1 else arr))  # L, LA, RGB, RGBA
+    im.save(f, format="PNG")
 
 
 # ---------------------------------------------------------------------------------------------------- list
@@ -677,18 +744,20 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def _encode_png(arr: np.ndarray, *, level: int = 6) -> bytes:
-    """(H, W, C) uint16 -> 16-bit PNG bytes; each row takes the filter with the smallest sum of |residual|."""
+def _encode_png(arr: np.ndarray, f: BinaryIO, *, level: int = 6) -> None:
+    """(H, W, C) uint16 -> 16-bit PNG written to `f`; each row takes the filter with the smallest sum of |residual|."""
     height, width, channels = arr.shape
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
     bpp = 2 * channels
-    raw = np.ascontiguousarray(arr.astype(">u2")).view(np.uint8).reshape(height, width * bpp)
     compressor = zlib.compressobj(level)
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    f.write(_PNG_SIGNATURE + _png_chunk(b"IHDR", header))
     parts = []
     prev = np.zeros((1, width * bpp), np.int16)
     step = max(1, (1 << 22) // max(1, width * bpp))  # about 4 MB of rows at a time
     for start in range(0, height, step):
-        x = raw[start : start + step].astype(np.int16)
+        big_endian = np.ascontiguousarray(arr[start : start + step].astype(">u2"))
+        x = big_endian.view(np.uint8).reshape(-1, width * bpp).astype(np.int16)
         b = np.concatenate([prev, x[:-1]], 0)
         a = np.zeros_like(x)
         a[:, bpp:] = x[:, :-bpp]
@@ -704,6 +773,4 @@ def _encode_png(arr: np.ndarray, *, level: int = 6) -> bytes:
         parts.append(compressor.compress(np.concatenate([choice.astype(np.uint8)[:, None], rows], 1).tobytes()))
         prev = x[-1:]
     parts.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    chunks = _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b"")
-    return _PNG_SIGNATURE + chunks
+    f.write(_png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))

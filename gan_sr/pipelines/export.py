@@ -19,13 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_sr.errors import ConfigError, GansrError
+from gan_sr.errors import ConfigError, MissingDependencyError
 
 __all__ = ["MissingDependencyError", "ExportResult", "export_onnx", "check_dynamic_trace", "onnxruntime_diff"]
-
-
-class MissingDependencyError(GansrError):
-    """An optional package that this command needs is not installed."""
 
 
 @dataclass(frozen=True)

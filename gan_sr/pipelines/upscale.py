@@ -13,20 +13,21 @@ weight image is ever allocated.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError, GansrError, ImageError
-from gan_sr.io.images import list_images, read_image, write_image
+from gan_sr.io.images import list_images, read_image, to_levels, write_image
 
-__all__ = ["UpscaleReport", "upscale_tensor", "upscale_image", "upscale_files", "output_paths",
+__all__ = ["UpscaleReport", "upscale_tensor", "upscale_levels", "upscale_image", "upscale_files", "output_paths",
            "default_dtype", "tile_grid"]
 
 PathLike = str | os.PathLike
@@ -96,6 +97,60 @@ def _run(model: nn.Module, x: Tensor, device: torch.device, dtype: torch.dtype) 
         return model(x).float(), dtype != torch.float32
 
 
+def _check_args(model: nn.Module, rgb: Tensor, tile: int, tile_pad: int) -> int:
+    if tile < 0 or tile_pad < 0:
+        raise ConfigError(f"--tile ({tile}) and --tile-pad ({tile_pad}) must be >= 0")
+    if rgb.ndim not in (3, 4) or rgb.shape[-3] != 3:
+        raise ValueError(f"rgb must be (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
+    scale = getattr(model, "scale", None)
+    if not isinstance(scale, int):
+        raise ConfigError(f"{type(model).__name__} has no int attribute `scale`; it is not an SR model")
+    return scale
+
+
+def _bands(
+    model: nn.Module, x: Tensor, scale: int, tile: int, tile_pad: int, device: torch.device, dtype: torch.dtype,
+    progress: bool, stats: dict | None,
+) -> Iterator[tuple[int, Tensor]]:
+    """Blend the tiles of (B, 3, H, W) `x` one tile row at a time, yielding (first HR row, finished rows).
+
+    Only the current tile row's float32 band is held: rows that the next tile row also covers are carried
+    over, the rest are final and handed out, so callers never need the whole float output.
+    """
+    b, _, h, w = x.shape
+    rows, cols = tile_grid(h, w, tile)
+    feather = tile_pad // 2
+    wy, wx = _axis_weights(rows, scale, feather), _axis_weights(cols, scale, feather)
+    carry = torch.zeros(b, 3, 0, w * scale)
+    fallbacks = 0
+    bar = tqdm(total=len(wy) * len(wx), desc="tiles", unit="tile", leave=False, disable=not progress)
+    for i, (oy0, oy1, ry) in enumerate(wy):
+        band = torch.zeros(b, 3, oy1 - oy0, w * scale)
+        band[:, :, :carry.shape[2]] = carry
+        iy0, iy1 = max(0, rows[i] - tile_pad), min(h, rows[i + 1] + tile_pad)
+        for j, (ox0, ox1, rx) in enumerate(wx):
+            ix0, ix1 = max(0, cols[j] - tile_pad), min(w, cols[j + 1] + tile_pad)
+            piece = x[:, :, iy0:iy1, ix0:ix1].to(device=device, dtype=torch.float32)
+            y, fell_back = _run(model, piece, device, dtype)
+            fallbacks += fell_back
+            expect = (b, 3, (iy1 - iy0) * scale, (ix1 - ix0) * scale)
+            if tuple(y.shape) != expect:
+                raise ConfigError(f"{type(model).__name__} turned a {tuple(piece.shape)} tile into "
+                                  f"{tuple(y.shape)}, not {expect}; it does not upscale by {scale}")
+            y = y[:, :, oy0 - iy0 * scale:oy1 - iy0 * scale, ox0 - ix0 * scale:ox1 - ix0 * scale].cpu()
+            band[:, :, :, ox0:ox1].addcmul_(y, ry[:, None] * rx[None, :])
+            del piece, y
+            bar.update()
+        done = (wy[i + 1][0] if i + 1 < len(wy) else oy1) - oy0
+        carry = band[:, :, done:].clone()
+        yield oy0, band[:, :, :done]
+        del band
+    bar.close()
+    if stats is not None:
+        stats["tiles"] = stats.get("tiles", 0) + len(wy) * len(wx)
+        stats["fp32_fallbacks"] = stats.get("fp32_fallbacks", 0) + fallbacks
+
+
 def upscale_tensor(
     model: nn.Module,
     rgb: Tensor,
@@ -113,56 +168,60 @@ def upscale_tensor(
     dtype: None picks `default_dtype(device)`; fp16/bf16 run under autocast and fall back to fp32 for
     any tile whose output is NaN or black. `stats` (a dict) receives "tiles" and "fp32_fallbacks".
     """
-    if tile < 0 or tile_pad < 0:
-        raise ConfigError(f"--tile ({tile}) and --tile-pad ({tile_pad}) must be >= 0")
-    if rgb.ndim not in (3, 4) or rgb.shape[-3] != 3:
-        raise ValueError(f"rgb must be (3, H, W) or (B, 3, H, W), got {tuple(rgb.shape)}")
-    scale = getattr(model, "scale", None)
-    if not isinstance(scale, int):
-        raise ConfigError(f"{type(model).__name__} has no int attribute `scale`; it is not an SR model")
+    scale = _check_args(model, rgb, tile, tile_pad)
     device = torch.device(device)
-    dtype = default_dtype(device) if dtype is None else dtype
     x = rgb if rgb.ndim == 4 else rgb[None]
     b, _, h, w = x.shape
-    rows, cols = tile_grid(h, w, tile)
-    feather = tile_pad // 2
-    wy, wx = _axis_weights(rows, scale, feather), _axis_weights(cols, scale, feather)
-    out = torch.zeros(b, 3, h * scale, w * scale, dtype=torch.float32)
-    fallbacks = 0
-    bar = tqdm(total=len(wy) * len(wx), desc="tiles", unit="tile", leave=False, disable=not progress)
-    for i, (oy0, oy1, ry) in enumerate(wy):
-        iy0, iy1 = max(0, rows[i] - tile_pad), min(h, rows[i + 1] + tile_pad)
-        for j, (ox0, ox1, rx) in enumerate(wx):
-            ix0, ix1 = max(0, cols[j] - tile_pad), min(w, cols[j + 1] + tile_pad)
-            piece = x[:, :, iy0:iy1, ix0:ix1].to(device=device, dtype=torch.float32)
-            y, fell_back = _run(model, piece, device, dtype)
-            fallbacks += fell_back
-            expect = (b, 3, (iy1 - iy0) * scale, (ix1 - ix0) * scale)
-            if tuple(y.shape) != expect:
-                raise ConfigError(f"{type(model).__name__} turned a {tuple(piece.shape)} tile into "
-                                  f"{tuple(y.shape)}, not {expect}; it does not upscale by {scale}")
-            y = y[:, :, oy0 - iy0 * scale:oy1 - iy0 * scale, ox0 - ix0 * scale:ox1 - ix0 * scale].cpu()
-            out[:, :, oy0:oy1, ox0:ox1].addcmul_(y, ry[:, None] * rx[None, :])
-            del piece, y
-            bar.update()
-    bar.close()
-    if stats is not None:
-        stats["tiles"] = stats.get("tiles", 0) + len(wy) * len(wx)
-        stats["fp32_fallbacks"] = stats.get("fp32_fallbacks", 0) + fallbacks
+    out = torch.empty(b, 3, h * scale, w * scale, dtype=torch.float32)
+    for y0, band in _bands(model, x, scale, tile, tile_pad, device,
+                           default_dtype(device) if dtype is None else dtype, progress, stats):
+        out[:, :, y0:y0 + band.shape[2]] = band
     return out if rgb.ndim == 4 else out[0]
+
+
+def upscale_levels(
+    model: nn.Module,
+    rgb: Tensor,
+    *,
+    bits: int = 8,
+    grayscale: bool = False,
+    tile: int = 256,
+    tile_pad: int = 16,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    progress: bool = False,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Upscale (3, H, W) like `upscale_tensor` straight to (H*s, W*s, C) uint8/uint16 PNG levels.
+
+    Each finished band of rows is quantised (exactly as write_image rounds, luma if `grayscale`) into
+    a preallocated integer buffer, so the full-size float32 output is never held.
+    """
+    if rgb.ndim != 3:
+        raise ValueError(f"rgb must be (3, H, W), got {tuple(rgb.shape)}")
+    scale = _check_args(model, rgb, tile, tile_pad)
+    device = torch.device(device)
+    _, h, w = rgb.shape
+    out = np.empty((h * scale, w * scale, 1 if grayscale else 3), np.uint8 if bits == 8 else np.uint16)
+    for y0, band in _bands(model, rgb[None], scale, tile, tile_pad, device,
+                           default_dtype(device) if dtype is None else dtype, progress, stats):
+        to_levels(band[0], bits, grayscale=grayscale, out=out[y0:y0 + band.shape[2]])
+    return out
 
 
 def upscale_image(model: nn.Module, path: PathLike, out_path: PathLike, **kwargs) -> None:
     """Read `path`, upscale its colour with the model and its alpha with bicubic, write a PNG at `out_path`.
 
-    Grayscale stays grayscale and 16-bit stays 16-bit; kwargs go to `upscale_tensor`.
+    Grayscale stays grayscale and 16-bit stays 16-bit; kwargs go to `upscale_tensor`. The colour goes
+    to integer levels band by band (`upscale_levels`), which keeps peak memory near the size of the PNG's pixels.
     """
     image = read_image(path)
-    sr = upscale_tensor(model, image.rgb, **kwargs).clamp_(0.0, 1.0)
+    levels = upscale_levels(model, image.rgb, bits=image.bit_depth, grayscale=image.grayscale, **kwargs)
     alpha = None
     if image.alpha is not None:
         alpha = imresize(image.alpha, model.scale).clamp_(0.0, 1.0)
-    write_image(out_path, sr, alpha, bit_depth=image.bit_depth, grayscale=image.grayscale)
+    write_image(out_path, torch.from_numpy(levels).permute(2, 0, 1), alpha, bit_depth=image.bit_depth,
+                grayscale=image.grayscale)
 
 
 def output_paths(sources: Iterable[PathLike], out_dir: PathLike, scale: int) -> list[tuple[Path, Path]]:
