@@ -10,7 +10,7 @@ import torch
 
 SHARED = Path(os.environ.get("GANSR_SHARED", Path(__file__).resolve().parents[1].parent / "shared")) / "datasets"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(1)  # tiny tensors: a second thread only adds contention (and subprocess tests run beside)
 
 
 @pytest.fixture(scope="session")

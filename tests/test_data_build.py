@@ -248,9 +248,9 @@ def test_symlink_loops_do_not_hang(src, tmp_path):
 
 def test_output_inside_a_source_is_refused(src, tmp_path):
     before = tree(src)
-    with pytest.raises(ConfigError, match=r"--out .*inside the source"):
+    with pytest.raises(ConfigError, match=r"--out .*inside the input"):
         B.build_dataset([src], src / "out", CFG)
-    with pytest.raises(ConfigError, match=r"--out .*inside the source"):
+    with pytest.raises(ConfigError, match=r"--out .*inside the input"):
         B.build_dataset([str(src / "*.png")], src / "patches", CFG)
     out = tmp_path / "out"
     drawing(out / "old" / "x.png")
@@ -324,7 +324,7 @@ def test_cli_build_and_error(src, tmp_path):
     assert res.exit_code == 0, res.output
     assert "| train |" in res.output and (out / "manifest.jsonl").exists()
     res = runner.invoke(cli_main, ["data", "build", str(src), "--out", str(src / "o"), "--quiet"])
-    assert res.exit_code == 2 and "Error: --out" in res.output and "inside the source" in res.output
+    assert res.exit_code == 2 and "Error: --out" in res.output and "inside the input" in res.output
     res = runner.invoke(cli_main, ["data", "build", str(src), "--out", str(out), "--split", "1,1", "--quiet"])
     assert res.exit_code == 2 and "--split" in res.output
     res = runner.invoke(cli_main, ["data", "build", "--help"])

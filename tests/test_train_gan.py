@@ -218,7 +218,7 @@ def test_errors(data, tiny, trained, tmp_path):
     r = run(main, ["gan", "train", "--res", "16"])
     assert r.exit_code == 2 and "--data is required" in r.output
     r = run(main, ["gan", "train", "--data", str(tmp_path / "nope"), "--config", str(tiny), "--run-dir", str(tmp_path / "x")])
-    assert r.exit_code == 2 and "nope" in r.output
+    assert r.exit_code == 2 and "nope" in r.output and not (tmp_path / "x").exists()
     r = run(main, ["gan", "train", "--resume", str(tmp_path / "missing")])
     assert r.exit_code == 2 and "no such run folder" in r.output
     bad = tmp_path / "bad.toml"

@@ -150,7 +150,9 @@ def test_never_writes_onto_an_input(tmp_path):
     for name in ("a.png", "a_x2.png"):
         PILImage.new("RGB", (4, 4)).save(tmp_path / name)
     with pytest.raises(ConfigError, match="would overwrite the input"):
-        upscale_files([tmp_path], tmp_path, build_model("bicubic", 2))
+        upscale_files([tmp_path / "a.png", tmp_path / "a_x2.png"], tmp_path, build_model("bicubic", 2))
+    with pytest.raises(ConfigError, match="lies inside the input"):
+        upscale_files([tmp_path], tmp_path / "out", build_model("bicubic", 2))
 
 
 def test_missing_source_is_an_error(tmp_path):

@@ -11,6 +11,12 @@ from gan_sr.cli.common import FORMAT_OPTION, GansrGroup, echo_table, examples
 from gan_sr.errors import ConfigError
 
 
+def _finite(ctx, param, value):
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 @click.group(cls=GansrGroup, epilog=examples("gansr gan train --data data/anime --res 64",
                                               "gansr gan sample --ckpt runs/gan/last.pt --n 64 --out samples"))
 def gan() -> None:
@@ -86,7 +92,8 @@ def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batc
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder for the PNGs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Latent seed.")
 @click.option("--interpolate", is_flag=True, help="Latent interpolations (rows of 8 frames, linear in w).")
-@click.option("--truncation", type=float, default=1.0, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--truncation", type=float, default=1.0, show_default=True, callback=_finite,
+              help="Truncation psi (1 = none).")
 @click.option("--raw", is_flag=True, help="Use the raw generator instead of its EMA.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
@@ -128,7 +135,8 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
 @click.option("--inception", type=click.Path(dir_okay=False),
               help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth) for FID/KID; else $GANSR_INCEPTION.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--truncation", type=float, default=1.0, show_default=True)
+@click.option("--truncation", type=float, default=1.0, show_default=True, callback=_finite,
+              help="Truncation psi (1 = none).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @FORMAT_OPTION
 def eval_(ckpt, ref, split, n, inception, seed, truncation, device, fmt):

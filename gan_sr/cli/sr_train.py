@@ -78,7 +78,7 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
         prec = {k: v for k, v in (("bf16", bf16), ("channels_last", channels_last)) if v is not None}
         if prec:
             over["precision"] = prec
-        cfg = build_config(model or "", scale=scale or 4, preset=preset, stage=stage, config_file=config_file,
+        cfg = build_config(model or "", scale=4 if scale is None else scale, preset=preset, stage=stage, config_file=config_file,
                            overrides=over)
         if perceptual not in (None, "none") and cfg["loss"]["perceptual"]["weight"] <= 0:
             raise ConfigError(f"--perceptual {perceptual}: this recipe has no perceptual loss (weight 0); "

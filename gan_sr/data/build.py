@@ -14,7 +14,6 @@ lines per finished source, so an interrupted build resumes after the last comple
 
 from __future__ import annotations
 
-import glob as globlib
 import hashlib
 import heapq
 import json
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from gan_sr.data import contact, dedup, lowinfo, split
 from gan_sr.errors import ConfigError, GansrError, ImageError
 from gan_sr.io.images import composite, list_images, read_image, write_image
+from gan_sr.io.paths import check_output_outside
 
 FORMAT = "gansr-data-build"
 VERSION = 1
@@ -127,37 +127,6 @@ def _sha_or_error(path: Path) -> tuple[str | None, str | None]:
         return file_sha256(path), None
     except OSError as e:
         return None, f"{path}: cannot read ({e.strerror or e})"
-
-
-def _glob_root(text: str) -> Path:
-    """The folder before the first wildcard of a glob pattern."""
-    parts = Path(text).parts
-    fixed = []
-    for part in parts:
-        if globlib.has_magic(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
-
-
-def check_locations(sources: Sequence[str], out: Path, files: Iterable[Path]) -> None:
-    """ConfigError if the output folder lies inside a source folder (or glob root), or a source inside it."""
-    out_real = Path(os.path.realpath(out))
-    for s in sources:
-        p = Path(s)
-        if p.is_dir():
-            root = p
-        elif globlib.has_magic(s):
-            root = _glob_root(s)
-        else:
-            continue
-        root_real = Path(os.path.realpath(root))
-        if out_real == root_real or root_real in out_real.parents:
-            raise ConfigError(f"--out {out}: lies inside the source {s}; choose an output folder outside the sources")
-    for f in files:
-        f_real = Path(os.path.realpath(f))
-        if out_real in f_real.parents:
-            raise ConfigError(f"source {f}: lies inside the output folder --out {out}; sources are never outputs")
 
 
 # ------------------------------------------------------------------------------------- per-source work
@@ -421,7 +390,7 @@ def build_dataset(
     files = list_images(texts)
     if not files:
         raise ImageError(f"no image files found in {', '.join(texts)}")
-    check_locations(texts, out, files)
+    check_output_outside(texts, out, files)
 
     work_dir = out / DRY_RUN if dry_run else out
     if dry_run:

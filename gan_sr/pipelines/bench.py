@@ -29,6 +29,7 @@ from tqdm import tqdm
 from gan_sr.degrade import imresize, modcrop
 from gan_sr.errors import CheckpointError, ConfigError, ImageError
 from gan_sr.io.images import list_images, quantize, read_image
+from gan_sr.io.paths import check_output_outside
 from gan_sr.metrics.psnr_ssim import evaluate
 from gan_sr.metrics.timing import time_fn
 from gan_sr.pipelines import report
@@ -329,11 +330,7 @@ def _check_device(device: str | torch.device) -> torch.device:
 
 
 def _check_out(out: Path, datasets: list[tuple[str, Path]]) -> None:
-    o = out.resolve()
-    for label, folder in datasets:
-        f = folder.resolve()
-        if o == f or f in o.parents:
-            raise ConfigError(f"--out {out} lies inside the input dataset {label} ({folder}); choose another folder")
+    check_output_outside([folder for _, folder in datasets], out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
 

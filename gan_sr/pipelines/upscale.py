@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError, GansrError, ImageError
 from gan_sr.io.images import list_images, read_image, to_levels, write_image
+from gan_sr.io.paths import check_output_outside
 
 __all__ = ["UpscaleReport", "upscale_tensor", "upscale_levels", "upscale_image", "upscale_files", "output_paths",
            "default_dtype", "tile_grid"]
@@ -298,6 +299,7 @@ def upscale_files(
     if not isinstance(scale, int):
         raise ConfigError(f"{type(model).__name__} has no int attribute `scale`; it is not an SR model")
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    check_output_outside(sources, out_dir, option="-o")
     pairs = output_paths(sources, out_dir, scale)
     if not pairs:
         raise ImageError(f"no images found in {', '.join(map(str, sources))}")

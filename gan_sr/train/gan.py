@@ -140,9 +140,8 @@ def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
     over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
     _check_keys(over, DEFAULTS, "")
     pick = lambda sec, key: flags.get(key) if flags.get(key) is not None else over.get(sec, {}).get(key)  # noqa: E731
-    res = pick("model", "res") or DEFAULTS["model"]["res"]
-    preset = pick("model", "preset") or DEFAULTS["model"]["preset"]
-    loss = pick("train", "loss") or DEFAULTS["train"]["loss"]
+    res, preset, loss = (DEFAULTS[sec][key] if pick(sec, key) is None else pick(sec, key)
+                         for sec, key in (("model", "res"), ("model", "preset"), ("train", "loss")))
     cfg = merge(recipe(res, preset, loss), over)
     cfg["train"]["loss"] = adv.canonical_kind(loss)
     sections = {"data": "data", "path": "data", "batch": "data", "workers": "data", "mirror": "data",
@@ -488,9 +487,12 @@ def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, 
             cfg = validate(copy.deepcopy(config)) if config is not None else validate(recipe())
             if kimg is not None:
                 cfg["train"]["kimg"] = float(kimg)
+            if not cfg["data"]["path"]:
+                raise ConfigError("no training data: pass --data DIR (a `gansr data build` output or a folder of images)")
+            from gan_sr.data.datasets import find_split_images
+
+            find_split_images(cfg["data"]["path"], "train")  # fail before the run folder is made
             run = RunDir.create(run_dir, cfg, main=dist.is_main)
-        if not cfg["data"]["path"]:
-            raise ConfigError("no training data: pass --data DIR (a `gansr data build` output or a folder of images)")
         seed_everything(int(cfg["train"]["seed"]) + dist.rank)
         trainer = GanTrainer(cfg, dist, run, quiet=quiet, callback=callback)
         if resume is not None:
@@ -569,6 +571,8 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
     from gan_sr.metrics.msssim import max_scales, msssim_diversity
     from gan_sr.metrics.swd import swd
 
+    if n is not None and n < 2:
+        raise ConfigError(f"--n {n}: SWD and MS-SSIM need at least 2 images")
     g = load_generator(ckpt, device)
     real = load_reference(ref, g.res, split=split, limit=n)
     if real.shape[0] < 2:

@@ -250,6 +250,12 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"model.name = {m['name']!r}: trainable models are {', '.join(STAGES)}")
     if m["stage"] not in STAGES[m["name"]]:
         raise ConfigError(f"model.stage = {m['stage']!r}: {m['name']} has stages {', '.join(STAGES[m['name']])}")
+    from gan_sr.sr.registry import get_spec
+
+    scales = get_spec(m["name"]).scales
+    if int(m["scale"]) not in scales:
+        raise ConfigError(f"--scale {m['scale']} is not available for {m['name']}; scales: "
+                          f"{', '.join(map(str, scales))}")
     for key, lo in (("batch", 1), ("workers", 0)):
         if int(d[key]) < lo:
             raise ConfigError(f"data.{key} must be >= {lo}, got {d[key]}")
