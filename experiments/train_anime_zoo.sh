@@ -28,11 +28,11 @@ train espcn 2 mse 2500 && ship $R/espcn_x2_mse
 train srcnn 2 mse 400 && ship $R/srcnn_x2_mse
 train esrgan 4 psnr 300
 train esrgan 4 gan 60 --init $R/esrgan_x4_psnr/best.pt --perceptual none \
-  --config experiments/configs/esrgan_gan_cpu_nopercep.toml \
+  --config experiments/configs/overrides/esrgan_gan_cpu_nopercep.toml \
   && ship $R/esrgan_x4_gan --which last.pt --note "GAN stage: L1 (weight 1) + 5e-3 RaGAN, no perceptual term (no VGG19 weights offline)."
 train srgan 4 mse 200
 train srgan 4 gan 60 --init $R/srgan_x4_mse/best.pt --perceptual none \
-  --config experiments/configs/srgan_gan_cpu_nopercep.toml \
+  --config experiments/configs/overrides/srgan_gan_cpu_nopercep.toml \
   && ship $R/srgan_x4_gan --which last.pt --note "GAN stage: MSE + 1e-3 adversarial, no VGG54 term (no VGG19 weights offline)."
 train esrgan 2 psnr 100 && ship $R/esrgan_x2_psnr --note "PSNR stage only (RRDB); no GAN stage at x2 yet."
 train srgan 2 mse 100 && ship $R/srgan_x2_mse --note "MSE stage only (SRResNet); no GAN stage at x2 yet."

@@ -357,3 +357,12 @@ def test_interpolate_refuses_mismatches(tmp_path):
         interpolate_checkpoints(tmp_path / "a.pt", tmp_path / "a.pt", 1.5, tmp_path / "c.pt")
     with pytest.raises(ConfigError, match="would overwrite"):
         interpolate_checkpoints(tmp_path / "a.pt", tmp_path / "a.pt", 0.5, tmp_path / "a.pt")
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "overrides").glob("*.toml")), ids=lambda p: p.name)
+def test_override_configs_merge_over_their_recipe(path):
+    name = path.stem.split("_")[0]
+    cfg = build_config(name, stage="gan", preset="cpu", config_file=path)
+    file_cfg = load_config(path)
+    assert cfg["loss"]["pixel"] == {**recipe(name, "gan", "cpu")["loss"]["pixel"], **file_cfg["loss"]["pixel"]}
+    assert cfg["loss"]["perceptual"]["weight"] == 0.0
