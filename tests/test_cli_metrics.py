@@ -14,13 +14,6 @@ from gan_sr.io.images import quantize, read_image, write_image
 from gan_sr.metrics.psnr_ssim import evaluate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _smooth(seed: int, h: int, w: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)

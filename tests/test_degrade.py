@@ -12,14 +12,6 @@ from gan_sr.degrade import downscale, imresize, modcrop
 from gan_sr.errors import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many small float64 ops: a second OpenMP thread only spins on a shared 2-core machine (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _cubic(x: float) -> float:
     a = abs(x)

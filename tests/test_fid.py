@@ -10,14 +10,6 @@ from gan_sr.errors import CheckpointError, ConfigError, WeightsMissingError
 from gan_sr.metrics import fid as M
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops run several times faster on one thread than on two when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):

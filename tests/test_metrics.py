@@ -23,13 +23,6 @@ from gan_sr.metrics.psnr_ssim import evaluate, planes, psnr, rgb_to_y, ssim
 from gan_sr.metrics.timing import Timing, time_fn
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _pair(path, s=4, size=160):
     """HR (top-left crop of a real image) and its 8-bit bicubic x`s` reconstruction, (3, H, W) in [0, 1]."""

@@ -12,14 +12,6 @@ from gan_sr.errors import ConfigError
 from gan_sr.metrics.msssim import WEIGHTS, max_scales, ms_ssim, msssim_diversity
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops run several times faster on one thread than on two when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _pair(rng, size=48):
     x = torch.rand(2, 3, size, size, generator=rng, dtype=torch.float64)

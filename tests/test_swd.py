@@ -14,14 +14,6 @@ from gan_sr.errors import ConfigError
 from gan_sr.metrics import swd as S
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops run several times faster on one thread than on two when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 _K = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0
 
 

@@ -19,14 +19,6 @@ from gan_sr.train import gan as T
 from gan_sr.train.loop import DistEnv, RunDir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small ops run several times faster on one thread than on two when the cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 TINY = """
 [model]
 res = 16
