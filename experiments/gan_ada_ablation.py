@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", required=True, help="built dataset (train/, and val/ or test/ for the final SWD)")
     ap.add_argument("--kimg", type=float, required=True, help="budget per mode, thousands of real images")
     ap.add_argument("--out", default="experiments/results/gan_ada_ablation")
+    ap.add_argument("--run-root", default="runs/gan_ada_ablation", help="where the per-mode run folders live")
     ap.add_argument("--modes", default="ada,none,fixed:0.2", help="comma-separated --aug values")
     ap.add_argument("--res", type=int, default=64)
     ap.add_argument("--preset", default="cpu", choices=["cpu", "gpu"])
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tiny", action="store_true", help="tiny networks (plumbing checks only)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw curves.png from --out's results.json")
     return ap.parse_args(argv)
 
 
@@ -56,7 +58,7 @@ def mode_tag(spec: str) -> str:
 
 def run_mode(args: argparse.Namespace, spec: str, out: Path) -> dict:
     """Train (or extend) one mode; returns its curves and summary."""
-    run = out / f"run_{mode_tag(spec)}"
+    run = Path(args.run_root) / f"run_{mode_tag(spec)}"
     curve_file = out / f"curves_{mode_tag(spec)}.jsonl"
     snap = args.snapshot_kimg or max(args.kimg / 10, 0.001)
     tick = args.tick_kimg or snap / 4
@@ -113,10 +115,13 @@ def plot(results: list[dict], path: Path) -> None:
             axes[0].plot(*zip(*swd), marker="o", label=r["mode"])
         rt = [(x["kimg"], x["r_t"]) for x in c if "r_t" in x and math.isfinite(x["r_t"])]
         if rt:
-            axes[1].plot(*zip(*rt), label=r["mode"])
+            k = 5  # each logged r_t is one ADA update (4 minibatches); a moving average shows the trend
+            smooth = [sum(v for _, v in rt[max(0, i - k + 1): i + 1]) / len(rt[max(0, i - k + 1): i + 1]) for i in range(len(rt))]
+            line, = axes[1].plot([x for x, _ in rt], smooth, label=r["mode"])
+            axes[1].plot(*zip(*rt), color=line.get_color(), alpha=0.25, lw=0.8)
         axes[2].plot([x["kimg"] for x in c], [x["p"] for x in c], label=r["mode"])
     axes[1].axhline(0.6, color="gray", ls="--", lw=0.8)
-    for ax, title in zip(axes, ("SWD x1e3 vs training images (lower is better)", "r_t = E[sign(D(real_aug))]",
+    for ax, title in zip(axes, ("SWD x1e3 vs training images (lower is better)", "r_t = E[sign(D(real_aug))] (5-tick moving average)",
                                 "augmentation probability p")):
         ax.set_title(title)
         ax.set_xlabel("kimg")
@@ -152,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        plot(json.loads((out / "results.json").read_text()), out / "curves.png")
+        return 0
     torch.manual_seed(args.seed)
     try:
         results = [run_mode(args, spec.strip(), out) for spec in args.modes.split(",") if spec.strip()]

@@ -25,9 +25,5 @@ class TrainingDiverged(GansrError):
     """A loss became NaN or Inf; training stopped instead of looping on garbage."""
 
 
-class NotBuiltYet(GansrError):
-    """A command that exists in the CLI but whose implementation has not landed."""
-
-
 class MissingDependencyError(GansrError):
     """An optional package that this command needs (onnx, onnxruntime) is not installed."""

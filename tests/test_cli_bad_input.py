@@ -204,11 +204,6 @@ def test_bad_input_gives_one_error_line(t, template, words):
     _check(t, template, words, code=2)
 
 
-@pytest.mark.parametrize("template", ["posthoc", "joint-train"])
-def test_unbuilt_commands_say_so(t, template):
-    _check(t, template, ("not implemented yet",), code=3)
-
-
 @pytest.mark.parametrize("name", ["empty.png", "text.png", "trunc.png"])
 def test_upscale_reports_unreadable_image_and_exits_1(t, name):
     res = CliRunner().invoke(main, ["upscale", str(t / name), "-o", str(t / f"u_{name}"), "--model", "bicubic"])

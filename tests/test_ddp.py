@@ -3,10 +3,6 @@ stay bit-identical to each other and match one process with the same global batc
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import socket
-
 import pytest
 import torch
 
@@ -18,17 +14,8 @@ TINY = ('[model]\noverrides = {widths = [8, 4]}\n[data]\nhr_size = 16\n[eval]\ne
         '[log]\nevery = 1\ncheckpoint_every = 3\n')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank(rank: int, port: int, args: list[str], out: str) -> None:
-    """One torchrun-style worker: env from the launcher, then the CLI; dumps this rank's weights."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+def _rank(rank: int, args: list[str], out: str) -> None:
+    """One torchrun-style worker (env set by the two_ranks launcher): the CLI, then this rank's weights."""
     import gan_sr.train.sr as t
     from gan_sr.cli import main
 
@@ -45,8 +32,7 @@ def _rank(rank: int, port: int, args: list[str], out: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs gloo")
-def test_two_cpu_processes_stay_in_sync_and_match_one_process(tmp_path):
+def test_two_cpu_processes_stay_in_sync_and_match_one_process(tmp_path, two_ranks):
     data = make_split_dirs(tmp_path / "data", {"train": 8, "val": 1}, size=32, seed=1)
     cfg_file = tmp_path / "tiny.toml"
     cfg_file.write_text(TINY)
@@ -63,17 +49,7 @@ def test_two_cpu_processes_stay_in_sync_and_match_one_process(tmp_path):
         torch.set_num_threads(before)
     args = ["sr", "train", "--model", "espcn", "--scale", "2", "--data", str(data), "--config", str(cfg_file),
             "--steps", "3", "--batch", "2", "--quiet", "--run-dir", str(tmp_path / "ddp")]
-    ctx = mp.get_context("fork")  # children inherit the imported torch: no 10 s start-up per rank
-    port = _free_port()
-    procs = [ctx.Process(target=_rank, args=(r, port, args, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    codes = [p.exitcode for p in procs]
-    for p in procs:
-        if p.is_alive():
-            p.kill()
+    codes = two_ranks(_rank, args, str(tmp_path))
     assert codes == [0, 0], f"ranks exited with {codes}"
 
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")

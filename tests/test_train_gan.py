@@ -3,10 +3,6 @@ resume, every loss, augmentation on everything D sees, ADA bookkeeping, DDP on t
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import socket
-
 import pytest
 import torch
 from click.testing import CliRunner
@@ -232,16 +228,7 @@ def test_errors(data, tiny, trained, tmp_path):
         T.load_generator(tmp_path / "absent.pt")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank(rank: int, port: int, args: list[str], out: str) -> None:
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+def _rank(rank: int, args: list[str], out: str) -> None:
     fit = T.GanTrainer.fit
 
     def fit_and_dump(self):
@@ -255,21 +242,10 @@ def _rank(rank: int, port: int, args: list[str], out: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not torch.distributed.is_gloo_available(), reason="needs gloo")
-def test_two_cpu_processes_stay_in_sync(data, tiny, tmp_path):
+def test_two_cpu_processes_stay_in_sync(data, tiny, tmp_path, two_ranks):
     args = ["gan", "train", "--data", str(data), "--config", str(tiny), "--kimg", "0.032", "--quiet",
             "--run-dir", str(tmp_path / "ddp")]
-    ctx = mp.get_context("fork")
-    port = _free_port()
-    procs = [ctx.Process(target=_rank, args=(r, port, args, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=180)
-    codes = [p.exitcode for p in procs]
-    for p in procs:
-        if p.is_alive():
-            p.kill()
+    codes = two_ranks(_rank, args, str(tmp_path))
     assert codes == [0, 0], f"ranks exited with {codes}"
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     for key in ("g", "d", "ema"):

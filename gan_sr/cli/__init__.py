@@ -29,13 +29,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from gan_sr.cli import data, gan, joint, metrics, posthoc, sr, upscale
+    from gan_sr.cli import compare, data, gan, joint, metrics, posthoc, sr, upscale
 
     main.add_command(data.data)
     main.add_command(sr.sr)
     main.add_command(gan.gan)
     main.add_command(posthoc.posthoc)
     main.add_command(joint.joint_train)
+    main.add_command(compare.compare)
+    main.add_command(joint.joint_export)
     main.add_command(upscale.upscale)
     main.add_command(metrics.metrics)
 

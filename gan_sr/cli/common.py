@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from gan_sr.errors import GansrError, NotBuiltYet
+from gan_sr.errors import GansrError
 
 
 def examples(*lines: str) -> str:
@@ -24,15 +24,10 @@ class GansrGroup(click.Group):
             return super().invoke(ctx)
         except GansrError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(3 if isinstance(exc, NotBuiltYet) else 2)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
-
-
-def not_built(what: str, issue: str) -> None:
-    """Stand-in body for a command whose implementation has not landed: says so and exits non-zero."""
-    raise NotBuiltYet(f"`{what}` is not implemented yet ({issue}); nothing was run.")
 
 
 def echo_table(rows: list[dict], fmt: str, floatfmt: str = "{:.4f}") -> None:

@@ -86,8 +86,10 @@ def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batc
 
 
 @gan.command(epilog=examples("gansr gan sample --ckpt runs/gan/last.pt --n 64 --out samples --seed 0",
-                             "gansr gan sample --ckpt checkpoints/gan_64.pt --n 32 --out interp --interpolate"))
-@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="GAN checkpoint (last.pt).")
+                             "gansr gan sample --ckpt checkpoints/gan_64.pt --n 32 --out interp --interpolate",
+                             "gansr gan sample --ckpt runs/joint_espcn_x2/last.pt --n 16 --out joint_samples"))
+@click.option("--ckpt", type=click.Path(dir_okay=False), required=True,
+              help="GAN checkpoint (last.pt), or a joint stack's (then the samples are its high-resolution output).")
 @click.option("--n", type=int, default=64, show_default=True, help="Samples (with --interpolate: frames in all).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder for the PNGs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Latent seed.")
@@ -106,6 +108,11 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
     if n < 1:
         raise ConfigError(f"--n {n}: must be at least 1")
     out = Path(out)
+    from gan_sr.io.checkpoints import load_checkpoint
+
+    if load_checkpoint(ckpt).get("kind") == "joint":
+        _sample_stack(ckpt, n, out, seed, interpolate, truncation, raw, device)
+        return
     g = load_generator(ckpt, device, ema=not raw)
     out.mkdir(parents=True, exist_ok=True)
     if interpolate:
@@ -122,6 +129,25 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
         write_image(out / f"sample_{i:05d}.png", im)
     write_image(out / "grid.png", make_grid(images, max(1, math.ceil(math.sqrt(n)))))
     click.echo(f"Wrote {n} samples ({g.res} px) and grid.png to {out}")
+
+
+def _sample_stack(ckpt, n, out, seed, interpolate, truncation, raw, device) -> None:
+    """Samples of a joint stack (gan_sr.train.joint): its hi output, the same latents as a GAN's for the seed."""
+    from gan_sr.io.images import write_image
+    from gan_sr.train.gan import make_grid
+    from gan_sr.train.joint import generate_stack, load_stack
+
+    if interpolate or raw:
+        raise ConfigError(f"{'--interpolate' if interpolate else '--raw'}: not available for a joint stack checkpoint "
+                          f"({ckpt}); it samples the EMA stack only")
+    stack = load_stack(ckpt, device)
+    _, images = generate_stack(stack, n, seed=seed, truncation=truncation, device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        write_image(out / f"sample_{i:05d}.png", im)
+    write_image(out / "grid.png", make_grid(images, max(1, math.ceil(math.sqrt(n)))))
+    click.echo(f"Wrote {n} samples ({stack.res_hi} px, the stack's output at alpha {float(stack.alpha):.2f}) "
+               f"and grid.png to {out}")
 
 
 @gan.command(name="eval", epilog=examples("gansr gan eval --ckpt runs/gan/last.pt --ref data/anime/test",

@@ -11,13 +11,14 @@ from gan_sr.cli.common import examples
 from gan_sr.errors import ConfigError
 
 _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size", "lr", "run_dir", "init",
-                "perceptual", "bf16", "channels_last", "seed")
+                "perceptual", "bf16", "channels_last", "seed", "degradation")
 
 
 @click.command(epilog=examples(
     "gansr sr train --model espcn --scale 4 --data data/anime --preset cpu",
     "gansr sr train --model esrgan --stage gan --data data/anime --init runs/esrgan_x4_psnr/best.pt --vgg-weights vgg19-dcbb9e9d.pth",
     "gansr sr train --resume runs/espcn_x4_mse --steps 5000",
+    "gansr sr train --model espcn --scale 2 --data data/anime --degradation mixed --init checkpoints/espcn_x2.pt",
     "torchrun --nproc_per_node 2 -m gan_sr sr train --model srgan --data data/anime",
 ))
 @click.option("--model", help="Model to train: srcnn, espcn, srgan, esrgan.")
@@ -34,7 +35,11 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--resume", type=click.Path(file_okay=False), help="Run folder to continue from its last.pt.")
 @click.option("--run-dir", type=click.Path(file_okay=False),
               help="Where the run goes (default runs/MODEL_xSCALE_STAGE).")
-@click.option("--init", type=click.Path(dir_okay=False), help="Start the generator from this checkpoint (GAN stages).")
+@click.option("--init", type=click.Path(dir_okay=False),
+              help="Start the generator from this checkpoint's weights (a GAN stage, or a fine-tune).")
+@click.option("--degradation", metavar="bicubic|area|mixed",
+              help="How LR is made from HR: MATLAB bicubic (default), box average, or mixed = random blur, "
+                   "bicubic, noise and JPEG (for input that is not clean bicubic, e.g. GAN samples).")
 @click.option("--vgg-weights", type=click.Path(dir_okay=False),
               help="torchvision vgg19-dcbb9e9d.pth for the perceptual loss (else the torch hub cache).")
 @click.option("--perceptual", metavar="LAYER|none",
@@ -45,7 +50,7 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--seed", type=int, help="Seed for init, data order and augmentation.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
 def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size, lr, resume, run_dir, init,
-          vgg_weights, perceptual, bf16, channels_last, device, seed, quiet):
+          degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, quiet):
     """Train an SR model (resumable, TensorBoard, torchrun-ready)."""
     from gan_sr.train.sr import SRTrainer, build_config
 
@@ -73,6 +78,8 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
             over.setdefault("data", {})["batch"] = batch
         if hr_size is not None:
             over.setdefault("data", {}).update(hr_size=hr_size, lr_size=0)
+        if degradation is not None:
+            over.setdefault("data", {})["degradation"] = degradation
         if perceptual is not None:
             over["loss"] = {"perceptual": {"weight": 0.0} if perceptual == "none" else {"layer": perceptual}}
         prec = {k: v for k, v in (("bf16", bf16), ("channels_last", channels_last)) if v is not None}

@@ -18,12 +18,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from gan_sr.degrade import downscale, imresize, modcrop
+from gan_sr.degrade import degrade_mixed, downscale, imresize, modcrop
 from gan_sr.errors import ConfigError
 from gan_sr.io.images import composite, list_images, quantize, read_image, read_size
 
 SPLITS = ("train", "val", "test")
-DEGRADATIONS = ("bicubic", "area")
+DEGRADATIONS = ("bicubic", "area", "mixed")
 DEFAULT_CACHE_MB = 1024.0
 
 Degradation = Callable[[Tensor, int], Tensor]
@@ -130,8 +130,10 @@ class PairedDataset(Dataset):
 
     Train: random HR crop of `hr_size` (default: the whole image, modcropped), random flips/rot90 when
     `augment`. Val/test: centre crop (or the whole modcropped image), no augmentation. The LR is the
-    degradation of the final HR ("bicubic" = MATLAB bicubic, "area" = box average, or a callable
-    (hr, scale) -> lr), clamped and rounded to `lr_bits` (8, like a saved LR PNG; None keeps floats).
+    degradation of the final HR ("bicubic" = MATLAB bicubic, "area" = box average, "mixed" = random blur,
+    bicubic, noise and JPEG (`degrade_mixed`, always 8-bit), or a callable (hr, scale) -> lr), clamped and
+    rounded to `lr_bits` (8, like a saved LR PNG; None keeps floats). "mixed" draws its seed from torch's
+    global RNG for train items (seeded per item by BatchStream) and from the index for val/test items.
     Images smaller than `hr_size` are skipped with a warning.
     """
 
@@ -144,7 +146,7 @@ class PairedDataset(Dataset):
                                     or hr_size % scale):
             raise ConfigError(f"hr_size must be a positive multiple of the scale {scale}, got {hr_size!r}")
         if not callable(degradation) and degradation not in DEGRADATIONS:
-            raise ConfigError(f"unknown degradation {degradation!r}; choose {' or '.join(DEGRADATIONS)}, "
+            raise ConfigError(f"unknown degradation {degradation!r}; choose {', '.join(DEGRADATIONS)}, "
                               "or pass a callable (hr, scale) -> lr")
         if lr_bits not in (None, 8, 16):
             raise ConfigError(f"lr_bits must be 8, 16 or None, got {lr_bits!r}")
@@ -171,9 +173,16 @@ class PairedDataset(Dataset):
             top, left = (h - p) // 2, (w - p) // 2
         return img[:, top : top + p, left : left + p]
 
-    def degrade(self, hr: Tensor) -> Tensor:
-        """The LR of an HR crop (H and W multiples of the scale) as this dataset makes it."""
-        if callable(self.degradation):
+    def degrade(self, hr: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The LR of an HR crop (H and W multiples of the scale) as this dataset makes it.
+
+        `generator` feeds "mixed"; without one it is seeded from torch's global RNG.
+        """
+        if self.degradation == "mixed":
+            if generator is None:
+                generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+            lr = degrade_mixed(hr, self.scale, generator=generator)
+        elif callable(self.degradation):
             lr = self.degradation(hr, self.scale)
             want = (hr.shape[0], hr.shape[-2] // self.scale, hr.shape[-1] // self.scale)
             if not torch.is_tensor(lr) or tuple(lr.shape) != want:
@@ -191,7 +200,8 @@ class PairedDataset(Dataset):
         if self.augment:
             hr = _dihedral(hr, _randint(8))
         hr = hr.contiguous()
-        return self.degrade(hr), hr
+        fixed = None if self.random else torch.Generator().manual_seed(i)
+        return self.degrade(hr, fixed), hr
 
 
 class ImageDataset(Dataset):

@@ -71,7 +71,16 @@ def ms_ssim(x: Tensor, y: Tensor, *, scales: int | None = None, data_range: floa
     return (t**w).prod(-1).mean(1)
 
 
-def msssim_diversity(images: Tensor, *, pairs: int = 1000, batch: int = 64,
+def msssim_batch(res: int) -> int:
+    """Pairs per MS-SSIM batch: fewer for larger images, which keeps the float64 depthwise convs in cache.
+
+    Measured on 2 CPU cores: 256 px pairs take 1.4 s each in batches of 16 and 0.24 s one at a time;
+    64 px pairs 33 ms in batches of 64 and 16 ms in batches of 16. The result does not depend on it.
+    """
+    return max(1, min(64, (16 * 64 * 64) // max(1, res * res)))
+
+
+def msssim_diversity(images: Tensor, *, pairs: int = 1000, batch: int | None = None,
                      generator: torch.Generator | None = None) -> float:
     """Mean MS-SSIM over random pairs of distinct images of one set: lower = more diverse (mode collapse -> 1)."""
     n = images.shape[0]
@@ -81,6 +90,7 @@ def msssim_diversity(images: Tensor, *, pairs: int = 1000, batch: int = 64,
     i = torch.randint(0, n, (pairs,), generator=gen)
     j = (i + torch.randint(1, n, (pairs,), generator=gen)) % n
     total = 0.0
+    batch = batch or msssim_batch(min(images.shape[-2:]))
     for s in range(0, pairs, batch):
         a, b = images[i[s : s + batch]], images[j[s : s + batch]]
         total += float(ms_ssim(a, b).sum())

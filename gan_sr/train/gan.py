@@ -406,7 +406,7 @@ class GanTrainer:
                 writer.add_scalar("Progress/kimg", kimg, step)
                 writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
                 grid, strips = self.samples()
-                cols = max(1, int(math.sqrt(grid.shape[0])))
+                cols = grid_columns(grid.shape[0])
                 writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
                 writer.add_image("samples/interpolation", make_grid(strips, 8), step)
                 if snapshot:
@@ -505,6 +505,11 @@ def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, 
 # ---------------------------------------------------------------------------------------------- sampling
 
 
+def grid_columns(n: int) -> int:
+    """Columns for a grid of n images: the smallest divisor of n from sqrt(n) up, so no row is left ragged."""
+    return next(c for c in range(max(1, math.isqrt(n)), n + 1) if n % c == 0) if n > 0 else 1
+
+
 def make_grid(images: Tensor, cols: int, pad: int = 2) -> Tensor:
     """(N, 3, H, W) in [0, 1] -> one (3, H', W') picture with `cols` images per row."""
     rows = [list(images[i : i + cols]) for i in range(0, images.shape[0], cols)]
@@ -566,10 +571,10 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
                        truncation: float = 1.0, pairs: int = 1000) -> dict:
     """SWD (per level and mean, x1e3), MS-SSIM diversity of fakes and reals; FID/KID with an Inception file.
 
-    As many fakes as real images are drawn (SWD compares equal-sized sets).
+    As many fakes as real images are drawn (SWD compares equal-sized sets); scored by
+    `gan_sr.metrics.sample_quality.score_samples`, the scorer that posthoc and compare share.
     """
-    from gan_sr.metrics.msssim import max_scales, msssim_diversity
-    from gan_sr.metrics.swd import swd
+    from gan_sr.metrics.sample_quality import score_samples
 
     if n is not None and n < 2:
         raise ConfigError(f"--n {n}: SWD and MS-SSIM need at least 2 images")
@@ -578,23 +583,7 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
     if real.shape[0] < 2:
         raise ConfigError(f"--ref {ref}: needs at least 2 images, found {real.shape[0]}")
     fake = generate(g, real.shape[0], seed=seed, truncation=truncation, device=device)
-    out: dict[str, Any] = {"images": int(real.shape[0]), "res": g.res}
-    s = swd(real, fake, generator=torch.Generator().manual_seed(seed))
-    for res, v in s["levels"].items():
-        out[f"swd_{res}px"] = v
-    out["swd_mean"] = s["mean"]
-    if max_scales(g.res) >= 1:
-        out["msssim_fake"] = msssim_diversity(fake, pairs=pairs, generator=torch.Generator().manual_seed(seed))
-        out["msssim_real"] = msssim_diversity(real, pairs=pairs, generator=torch.Generator().manual_seed(seed))
-    if inception is not None:
-        from gan_sr.metrics.fid import fid_from_features, inception_features, kid_from_features, load_inception
-
-        net = load_inception(inception, device)
-        fr, ff = inception_features(net, real, device=device), inception_features(net, fake, device=device)
-        out["fid"] = fid_from_features(fr, ff)
-        out["kid"], out["kid_std"] = kid_from_features(fr, ff, generator=torch.Generator().manual_seed(seed))
-    return out
-
+    return score_samples(real, fake, seed=seed, pairs=pairs, inception=inception, device=device)
 
 
 def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | None = None, split: str = "test",

@@ -1,0 +1,793 @@
+"""Train the progressive stack (gan_sr.gan.stack): G0 and an SR stage S as one generator, a discriminator at each end.
+
+A run is a config dict like the GAN's (TOML on disk, `recipe()` for the presets): [model] res/scale/g0_preset/
+g0_overrides/sr/sr_preset/sr_overrides, [init] g0/sr (checkpoints to start from), [data], [train], [aug], [log],
+[precision]. Reals for D_hi are the training images at res * scale; reals for D_lo are the same batch shrunk
+by MATLAB bicubic (gan_sr.degrade.downscale), so both discriminators see the same pictures.
+
+Phases, by images shown: "base" (only without init.g0: G0 + D_lo alone for base_kimg), "fade" (alpha 0 -> 1
+linearly over fade_kimg; D_hi and S join), "joint" (alpha = 1). G's loss is
+    lo_weight * adv(D_lo(lo)) + adv(D_hi(hi)) + consistency * |downscale(hi) - lo|_1 (in [0, 1] units).
+The consistency target lo is detached by default (train.consistency_detach): the term then asks S for an
+upscale that shrinks back to G0's sample, and cannot pull G0's samples towards what S finds easy to upscale
+(D_lo alone shapes lo). With train.freeze_g0, G0 (weights and w_avg) stays as loaded and only S and D_hi train:
+S is fine-tuned on the GAN's own outputs. G0 then starts from the init's EMA weights (the generator that
+ships), and D_lo is idle.
+
+Each discriminator has its own AugmentPipe and AdaController (r_t and p per D), lazy R1 with gamma
+0.0002 * res^2 / batch at its own resolution unless set. Same guarantees as gan_sr.train.gan: TensorBoard,
+atomic last.pt at every snapshot with everything a bit-identical resume needs, torchrun (gradients, w_avg and
+ADA statistics averaged over ranks), finite-loss guard, SWD against the training images at res * scale.
+The checkpoint's meta records the compute of the inits (g0_init, sr_init, read from their checkpoints), so a
+report can state total compute from the files (`compute_used`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as tdist
+from torch import Tensor, nn
+
+from gan_sr.degrade import downscale
+from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
+from gan_sr.gan.networks import Discriminator, gan_config, to_gan, to_unit
+from gan_sr.gan.stack import Stack, build_stack
+from gan_sr.losses import adversarial as adv
+from gan_sr.sr import registry
+from gan_sr.train.gan import LOSSES, MODEL_NAME as GAN_MODEL_NAME, grid_columns, load_config, make_grid, merge
+from gan_sr.train.loop import (
+    EMA,
+    BatchStream,
+    DistEnv,
+    Precision,
+    RunDir,
+    allreduce_gradients,
+    barrier,
+    broadcast_state,
+    capture_rng,
+    check_finite,
+    init_distributed,
+    open_writer,
+    preserved_rng,
+    progress,
+    restore_rng,
+    seed_everything,
+    shutdown_distributed,
+)
+
+MODEL_NAME = "stack"
+PHASES = ("base", "fade", "joint")
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"res": 64, "scale": 2, "g0_preset": "cpu", "g0_overrides": {}, "sr": "espcn", "sr_preset": "cpu",
+              "sr_overrides": {}},
+    "init": {"g0": "", "sr": ""},
+    "data": {"path": "", "batch": 16, "workers": 0, "mirror": False},
+    "train": {
+        "kimg": 100.0, "base_kimg": 0.0, "fade_kimg": 20.0, "loss": "ns", "lr_g": 0.0025, "lr_sr": 2e-4,
+        "lr_d": 0.0025, "betas": [0.0, 0.99], "r1_gamma": -1.0, "r1_interval": 16, "gp_lambda": 10.0,
+        "drift": 0.0, "n_critic": 1, "lo_weight": 1.0, "consistency": 0.0, "consistency_detach": True,
+        "freeze_g0": False, "ema_kimg": 2.0, "ema_rampup": 0.05, "truncation": 1.0, "seed": 0, "device": "cpu",
+    },
+    "aug": {"mode": "ada", "p": 0.0, "target": 0.6, "interval": 4, "ramp_kimg": 100.0},
+    "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0, "grid": 16, "swd_images": 0},
+    "precision": {"bf16": False, "channels_last": False},
+}
+
+_PRESETS = {
+    "cpu": {"model": {"g0_preset": "cpu", "sr_preset": "cpu"}, "data": {"batch": 16}, "train": {"ema_kimg": 2.0},
+            "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0}},
+    "gpu": {"model": {"g0_preset": "gpu", "sr_preset": "paper"}, "data": {"batch": 64, "workers": 4},
+            "train": {"ema_kimg": 20.0}, "log": {"tick_kimg": 4.0, "snapshot_kimg": 50.0},
+            "precision": {"channels_last": True}},
+}
+
+_LOSS_TRAIN = {
+    "wgan": {"train": {"lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.9], "n_critic": 5, "r1_gamma": 0.0,
+                       "drift": 1e-3}},
+}
+
+_FLAG_SECTIONS = {
+    "res": "model", "scale": "model", "sr": "model", "batch": "data", "workers": "data",
+    "kimg": "train", "base_kimg": "train", "fade_kimg": "train", "consistency": "train", "freeze_g0": "train",
+    "lo_weight": "train", "seed": "train", "device": "train", "snapshot_kimg": "log", "tick_kimg": "log",
+    "swd_images": "log", "bf16": "precision",
+}
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def recipe(preset: str = "cpu", loss: str = "ns") -> dict:
+    """Defaults for a hardware preset and a loss (wgan picks its own optimiser settings and critic steps)."""
+    if preset not in _PRESETS:
+        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(_PRESETS)}")
+    kind = adv.canonical_kind(loss)
+    if kind not in LOSSES:
+        raise ConfigError(f"--loss {loss}: the joint trainer supports {', '.join(LOSSES)} (wgan-gp = wgan)")
+    cfg = merge(merge(DEFAULTS, _PRESETS[preset]), _LOSS_TRAIN.get(kind, {}))
+    cfg["train"]["loss"] = kind
+    return cfg
+
+
+def _check_keys(cfg: dict, ref: dict, where: str = "") -> None:
+    for k, v in cfg.items():
+        if k not in ref:
+            raise ConfigError(f"unknown config key {where}{k!r}; known: {', '.join(ref)}")
+        if isinstance(ref[k], dict) and ref[k]:
+            if not isinstance(v, dict):
+                raise ConfigError(f"config key {where}{k!r} must be a table")
+            _check_keys(v, ref[k], f"{where}{k}.")
+
+
+def build_config(file: str | Path | dict | None = None, *, preset: str | None = None, **flags: Any) -> dict:
+    """recipe(preset, loss) <- TOML file <- flags (data, res, scale, sr, g0, sr_ckpt, kimg, fade_kimg, aug, ...).
+
+    The init checkpoints are read and checked here, and their architectures written into the config.
+    """
+    over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
+    _check_keys(over, DEFAULTS)
+    loss = flags.pop("loss", None) or over.get("train", {}).get("loss", "ns")
+    cfg = merge(recipe(preset or "cpu", loss), over)
+    cfg["train"]["loss"] = adv.canonical_kind(loss)
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key == "aug":
+            cfg["aug"]["mode"], cfg["aug"]["p"] = parse_aug(value)
+        elif key == "data":
+            cfg["data"]["path"] = str(value)
+        elif key == "g0":
+            cfg["init"]["g0"] = str(value)
+        elif key == "sr_ckpt":
+            cfg["init"]["sr"] = str(value)
+        elif key in _FLAG_SECTIONS:
+            cfg[_FLAG_SECTIONS[key]][key] = value
+        else:
+            raise ConfigError(f"unknown joint training option {key!r}")
+    return resolve_inits(validate(cfg))[0]  # a bad --g0 / --sr-ckpt fails here, before anything starts
+
+
+def validate(cfg: dict) -> dict:
+    """Check names and ranges (the init checkpoints are read later, by `resolve_inits`); returns cfg."""
+    _check_keys(cfg, DEFAULTS)
+    m, t, a, d, lg = cfg["model"], cfg["train"], cfg["aug"], cfg["data"], cfg["log"]
+    gan_config(m["res"], m["g0_preset"], **m["g0_overrides"])
+    scale = m["scale"]
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in (2, 4):
+        raise ConfigError(f"--scale {scale!r}: the stack upscales G0's samples by 2 or 4")
+    gan_config(m["res"] * scale, m["g0_preset"], **m["g0_overrides"])  # D_hi must exist at res * scale
+    spec = registry.get_spec(m["sr"])
+    if not spec.learnable:
+        learnable = ", ".join(s.name for s in registry.list_models() if s.learnable)
+        raise ConfigError(f"--sr {spec.name}: has no weights to train, so it cannot be a stage of the stack; "
+                          f"choose one of {learnable}")
+    registry.model_entry(spec.name, scale, m["sr_preset"], **m["sr_overrides"])
+    m["sr"] = spec.name
+    t["loss"] = adv.canonical_kind(t["loss"])
+    if t["loss"] not in LOSSES:
+        raise ConfigError(f"train.loss {t['loss']!r}: the joint trainer supports {', '.join(LOSSES)}")
+    if not float(t["kimg"]) > 0:
+        raise ConfigError(f"--kimg {t['kimg']}: must be positive (thousands of real images shown to the Ds)")
+    for key in ("base_kimg", "fade_kimg", "lo_weight", "consistency", "lr_sr"):
+        if not float(t[key]) >= 0:
+            raise ConfigError(f"train.{key} {t[key]}: must be zero or positive")
+    if t["freeze_g0"] and not cfg["init"]["g0"] and not float(t["base_kimg"]) > 0:
+        raise ConfigError("--freeze-g0 needs a trained G0 to freeze: pass --g0 CKPT (a `gansr gan train` last.pt) "
+                          "or set train.base_kimg > 0")
+    if int(d["batch"]) < 2:
+        raise ConfigError(f"--batch {d['batch']}: the discriminators need at least 2 images per batch (minibatch std)")
+    if int(t["n_critic"]) < 1 or int(t["r1_interval"]) < 1:
+        raise ConfigError("train.n_critic and train.r1_interval must be at least 1")
+    if a["mode"] not in ("ada", "fixed", "none") or not 0.0 <= float(a["p"]) <= 1.0:
+        raise ConfigError(f"aug.mode {a['mode']!r} / aug.p {a['p']}: use ada, fixed (0 <= p <= 1) or none")
+    if float(lg["tick_kimg"]) <= 0 or float(lg["snapshot_kimg"]) <= 0:
+        raise ConfigError("log.tick_kimg and log.snapshot_kimg must be positive")
+    return cfg
+
+
+def _read_checkpoint(path: str, option: str) -> dict:
+    from gan_sr.io.checkpoints import load_checkpoint
+
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{option} {exc}") from None
+
+
+def resolve_inits(cfg: dict) -> tuple[dict, dict]:
+    """Read init.g0 / init.sr: their architectures go into cfg, their weights and compute into the returned dict.
+
+    With init.g0, G0's config (res, preset, widths) comes from that checkpoint; with init.sr, S's preset
+    and options come from the SR checkpoint, whose name and scale must match model.sr and model.scale.
+    """
+    cfg = copy.deepcopy(cfg)
+    m = cfg["model"]
+    inits: dict[str, Any] = {"g0": None, "sr": None, "g0_init": None, "sr_init": None}
+    if cfg["init"]["g0"]:
+        path = cfg["init"]["g0"]
+        ck = _read_checkpoint(path, "--g0")
+        model = ck.get("model") if isinstance(ck.get("model"), dict) else {}
+        if ck.get("kind") != "gan" or model.get("name") != GAN_MODEL_NAME:
+            raise CheckpointError(f"--g0 {path}: a {ck.get('kind')!r} checkpoint of {model.get('name')!r}, not a GAN "
+                                  f"generator; pass a `gansr gan train` last.pt or a `gansr gan export` file")
+        netcfg = dict(model["config"])
+        if netcfg["res"] != m["res"]:
+            raise ConfigError(f"--g0 {path} holds a {netcfg['res']} px generator but model.res is {m['res']}; "
+                              f"pass --res {netcfg['res']}")
+        m["g0_preset"] = netcfg["preset"]
+        m["g0_overrides"] = {k: v for k, v in netcfg.items() if k not in ("res", "preset")}
+        meta = ck.get("meta") or {}
+        disc = ck.get("discriminator")
+        inits["g0"] = {"state_dict": ck["state_dict"], "ema": ck.get("ema") or ck["state_dict"],
+                       "discriminator": disc if isinstance(disc, dict) and disc else None,
+                       "p": (ck.get("ada") or {}).get("p", meta.get("p"))}
+        inits["g0_init"] = {"path": str(path), "kimg": meta.get("kimg"), "nimg": meta.get("nimg"),
+                            "wall_s": meta.get("wall_s"), "discriminator": inits["g0"]["discriminator"] is not None}
+    if cfg["init"]["sr"]:
+        path = cfg["init"]["sr"]
+        ck = _read_checkpoint(path, "--sr-ckpt")
+        entry = ck.get("model") if isinstance(ck.get("model"), dict) else {}
+        if ck.get("kind") != "sr":
+            raise CheckpointError(f"--sr-ckpt {path}: a {ck.get('kind')!r} checkpoint of {entry.get('name')!r}, not an "
+                                  f"SR model; pass a `gansr sr train` best.pt or a shipped checkpoints/NAME_xS.pt")
+        if entry.get("scale") != m["scale"]:
+            raise ConfigError(f"--sr-ckpt {path} holds a x{entry.get('scale')} {entry.get('name')} model but --scale "
+                              f"is {m['scale']}; pass --scale {entry.get('scale')} or a x{m['scale']} checkpoint")
+        if entry.get("name") != m["sr"]:
+            raise ConfigError(f"--sr-ckpt {path} holds {entry.get('name')} but --sr is {m['sr']}; "
+                              f"pass --sr {entry.get('name')}")
+        sr = registry.load_model(Path(path), m["scale"])  # builds it and loads the EMA weights
+        m["sr_preset"], m["sr_overrides"] = sr.registry_entry["preset"], dict(sr.registry_entry["config"])
+        meta = ck.get("meta") or {}
+        inits["sr"] = sr.state_dict()
+        inits["sr_init"] = {"path": str(path), "name": entry["name"], "scale": entry["scale"],
+                            "steps": ck.get("step"), "wall_s": meta.get("wall_s"), "stage": meta.get("stage"),
+                            "init": meta.get("init")}
+    return validate(_plain(cfg)), inits
+
+
+def _plain(cfg: dict) -> dict:
+    """The config as config.json will give it back (tuples as lists), so a resumed run builds the same models."""
+    return json.loads(json.dumps(cfg))
+
+
+def r1_gammas(cfg: dict) -> dict[str, float]:
+    """R1 weight per discriminator: the configured one, or 0.0002 * res^2 / batch at each D's resolution."""
+    g, batch, res = float(cfg["train"]["r1_gamma"]), int(cfg["data"]["batch"]), int(cfg["model"]["res"])
+    if g >= 0:
+        return {"lo": g, "hi": g}
+    return {"lo": 0.0002 * res**2 / batch, "hi": 0.0002 * (res * cfg["model"]["scale"]) ** 2 / batch}
+
+
+def compute_used(meta: dict) -> dict:
+    """The compute behind a joint checkpoint: its own kimg/wall and its inits' (None where a file did not record it)."""
+    g0, sr = meta.get("g0_init") or {}, meta.get("sr_init") or {}
+    parts = [meta.get("wall_s"), g0.get("wall_s") if g0 else 0.0, sr.get("wall_s") if sr else 0.0]
+    return {"joint_kimg": meta.get("kimg"), "joint_wall_s": meta.get("wall_s"),
+            "g0_kimg": g0.get("kimg") if g0 else 0.0, "g0_wall_s": g0.get("wall_s") if g0 else 0.0,
+            "sr_steps": sr.get("steps") if sr else 0, "sr_wall_s": sr.get("wall_s") if sr else 0.0,
+            "total_wall_s": None if any(p is None for p in parts) else float(sum(parts))}
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+@dataclass
+class Critic:
+    """One discriminator ("lo" at G0's resolution, "hi" at the stack's) with its optimiser, ADA and R1 weight."""
+
+    name: str
+    D: nn.Module
+    opt: torch.optim.Optimizer
+    ada: AdaController
+    pipe: AugmentPipe
+    gamma: float
+    steps: int = 0
+
+
+class JointTrainer:
+    """The stack, its EMA, both critics, the optimisers of G0 and S, and the data stream of one run."""
+
+    def __init__(self, cfg: dict, dist: DistEnv, run: RunDir, *, inits: dict | None = None, quiet: bool = False,
+                 callback: Callable[[dict], None] | None = None):
+        from gan_sr.data.datasets import ImageDataset
+
+        self.cfg, self.dist, self.run, self.quiet, self.callback = cfg, dist, run, quiet, callback
+        m, t, d, a = cfg["model"], cfg["train"], cfg["data"], cfg["aug"]
+        inits = inits or {}
+        self.kind, self.scale, self.freeze = t["loss"], int(m["scale"]), bool(t["freeze_g0"])
+        self.batch = int(d["batch"])
+        if self.batch % dist.world_size:
+            raise ConfigError(f"--batch {self.batch} is the global batch; it must divide by the {dist.world_size} ranks")
+        self.local_batch = self.batch // dist.world_size
+        self.prec = Precision(dist.device, bf16=cfg["precision"]["bf16"], channels_last=cfg["precision"]["channels_last"])
+        self.netcfg = gan_config(m["res"], m["g0_preset"], **m["g0_overrides"])
+        self.sr_entry = {"name": m["sr"], "scale": self.scale, "preset": m["sr_preset"], "overrides": m["sr_overrides"]}
+        stack = build_stack({"g0": self.netcfg, "sr": self.sr_entry}, alpha=0.0)
+        d_lo = Discriminator(**self.netcfg)
+        d_hi = Discriminator(**gan_config(m["res"] * self.scale, m["g0_preset"], **m["g0_overrides"]))
+        g0_init = inits.get("g0")
+        if g0_init is not None:
+            stack.g0.load_state_dict(g0_init["ema"] if self.freeze else g0_init["state_dict"])
+            if g0_init["discriminator"] is not None:
+                d_lo.load_state_dict(g0_init["discriminator"])
+        if inits.get("sr") is not None:
+            stack.sr.load_state_dict(inits["sr"])
+        self.stack, d_lo, d_hi = (self.prec.model(net) for net in (stack, d_lo, d_hi))
+        for net in (self.stack, d_lo, d_hi):
+            broadcast_state(net, dist)
+        self.ema = EMA(self.stack, decay=0.0)
+        if g0_init is not None:
+            self.ema.module.g0.load_state_dict(g0_init["ema"])
+        betas = tuple(t["betas"])
+        self.opt_g0 = torch.optim.Adam(self.stack.g0.parameters(), lr=t["lr_g"], betas=betas, eps=1e-8)
+        self.opt_sr = torch.optim.Adam(self.stack.sr.parameters(), lr=t["lr_sr"], betas=betas, eps=1e-8)
+        gammas = r1_gammas(cfg)
+        self.critics: dict[str, Critic] = {}
+        for name, D in (("lo", d_lo), ("hi", d_hi)):
+            p0 = a["p"]
+            if name == "lo" and a["mode"] == "ada" and g0_init is not None and g0_init["discriminator"] is not None \
+                    and g0_init["p"] is not None:
+                p0 = float(g0_init["p"])  # D_lo continues at the augmentation strength it was trained with
+            ada = AdaController(a["mode"], p0, target=a["target"], interval=a["interval"], ramp_kimg=a["ramp_kimg"])
+            opt = torch.optim.Adam(D.parameters(), lr=t["lr_d"], betas=betas, eps=1e-8)
+            self.critics[name] = Critic(name, D, opt, ada, AugmentPipe(ada.p), gammas[name])
+        self.g0_init, self.sr_init = inits.get("g0_init"), inits.get("sr_init")
+        dataset = ImageDataset(d["path"], self.stack.res_hi, split="train", augment=bool(d["mirror"]))
+        self.n_train = len(dataset)
+        self.stream = BatchStream(dataset, self.local_batch, seed=t["seed"], rank=dist.rank,
+                                  world_size=dist.world_size, num_workers=int(d["workers"]),
+                                  pin_memory=dist.device.type == "cuda")
+        self.base_nimg = 0 if cfg["init"]["g0"] else int(round(float(t["base_kimg"]) * 1000))
+        self.fade_nimg = int(round(float(t["fade_kimg"]) * 1000))
+        self.nimg, self.step, self.wall = 0, 0, 0.0
+        self.phase = "base" if self.base_nimg > 0 else "fade"
+        gz = torch.Generator().manual_seed(int(t["seed"]) + 7919)
+        self.grid_z = torch.randn(int(cfg["log"]["grid"]), self.netcfg["z_dim"], generator=gz)
+        self.swd_ref: Tensor | None = None
+        self.last_swd: dict | None = None
+
+    # ---------------------------------------------------------------------------- state
+
+    def model_entry(self) -> dict:
+        return {"name": MODEL_NAME, "scale": self.scale, "preset": self.netcfg["preset"],
+                "config": {"g0": dict(self.netcfg), "sr": dict(self.sr_entry)}}
+
+    def payload(self) -> dict:
+        c = self.critics
+        return {
+            "kind": "joint",
+            "model": self.model_entry(),
+            "state_dict": self.stack.state_dict(),
+            "ema": self.ema.state_dict(),
+            "discriminators": {k: v.D.state_dict() for k, v in c.items()},
+            "step": self.step,
+            "optim": {"g0": self.opt_g0.state_dict(), "sr": self.opt_sr.state_dict(),
+                      **{f"d_{k}": v.opt.state_dict() for k, v in c.items()}},
+            "sched": {},
+            "rng": capture_rng(),
+            "data": self.stream.state_dict(),
+            "ada": {k: v.ada.state_dict() for k, v in c.items()},
+            "meta": {"kimg": self.nimg / 1000.0, "nimg": self.nimg, "wall_s": self.wall,
+                     "alpha": float(self.stack.alpha), "phase": self.phase, "g0_init": self.g0_init,
+                     "sr_init": self.sr_init, "train_images": self.n_train, "config": self.cfg,
+                     "d_steps": {k: v.steps for k, v in c.items()}, "loss": self.kind, "aug": c["hi"].ada.mode,
+                     "p": {k: v.ada.p for k, v in c.items()}, "r_t": {k: v.ada.r_t for k, v in c.items()},
+                     "swd": None if self.last_swd is None else {str(k): v for k, v in self.last_swd["levels"].items()}},
+        }
+
+    def load(self, ck: dict) -> None:
+        if ck.get("kind") != "joint" or ck.get("model", {}).get("config") != self.model_entry()["config"]:
+            raise CheckpointError(f"{self.run.last}: holds a different model than this run's config.json")
+        self.stack.load_state_dict(ck["state_dict"])
+        self.ema.load_state_dict(ck["ema"])
+        self.opt_g0.load_state_dict(ck["optim"]["g0"])
+        self.opt_sr.load_state_dict(ck["optim"]["sr"])
+        m = ck["meta"]
+        for k, c in self.critics.items():
+            c.D.load_state_dict(ck["discriminators"][k])
+            c.opt.load_state_dict(ck["optim"][f"d_{k}"])
+            c.ada.load_state_dict(ck["ada"][k])
+            c.pipe.p = c.ada.p
+            c.steps = int(m["d_steps"][k])
+        self.stream.load_state_dict(ck["data"])
+        self.step, self.nimg, self.wall = int(ck["step"]), int(m["nimg"]), float(m["wall_s"])
+        self.phase, self.g0_init, self.sr_init = m["phase"], m["g0_init"], m["sr_init"]
+        if self.dist.is_main:
+            restore_rng(ck["rng"])
+        else:
+            seed_everything(int(self.cfg["train"]["seed"]) * 1000 + self.dist.rank + self.step)
+
+    # ---------------------------------------------------------------------------- schedule
+
+    def phase_at(self, nimg: int) -> tuple[str, float]:
+        """The phase and alpha for a step that starts after `nimg` images."""
+        if nimg < self.base_nimg:
+            return "base", 0.0
+        if nimg < self.base_nimg + self.fade_nimg:
+            return "fade", (nimg - self.base_nimg) / self.fade_nimg
+        return "joint", 1.0
+
+    def _enter(self, phase: str, alpha: float) -> None:
+        """Set alpha and what trains: S joins after the base phase; a frozen G0 stays in eval mode (w_avg kept)."""
+        self.phase = phase
+        self.stack.set_alpha(alpha)
+        frozen = self.freeze and phase != "base"
+        self.stack.g0.requires_grad_(not frozen).train(not frozen)
+        self.stack.sr.requires_grad_(phase != "base")
+
+    # ---------------------------------------------------------------------------- steps
+
+    def _z(self, n: int) -> Tensor:
+        return torch.randn(n, self.netcfg["z_dim"], device=self.dist.device)
+
+    def _d_update(self, c: Critic, real: Tensor, fake: Tensor, stats: dict) -> float:
+        t = self.cfg["train"]
+        c.D.requires_grad_(True)
+        c.opt.zero_grad(set_to_none=True)
+        real_aug, fake_aug = c.pipe(real), c.pipe(fake)
+        with self.prec.autocast():
+            r, f = c.D(real_aug), c.D(fake_aug)
+            loss = adv.d_loss(self.kind, r, f)
+        total = loss
+        if self.kind == "wgan":
+            gp = adv.gradient_penalty(c.D, real_aug, fake_aug)
+            total = total + t["gp_lambda"] * gp + t["drift"] * adv.drift_penalty(r)
+            stats[f"gp_{c.name}"].append(float(gp.detach()))
+        total.backward()
+        if self.kind != "wgan" and c.gamma > 0 and c.steps % int(t["r1_interval"]) == 0:
+            x = c.pipe(real).detach().requires_grad_(True)
+            pen = adv.r1_penalty(c.D(x), x)
+            (pen * (c.gamma / 2) * int(t["r1_interval"])).backward()
+            stats[f"r1_{c.name}"].append(float(pen.detach()))
+        allreduce_gradients(c.D, self.dist)
+        c.opt.step()
+        c.steps += 1
+        c.ada.accumulate(adv.overfit_signs(self.kind, r, f), images=real.shape[0])
+        stats[f"loss_d_{c.name}"].append(float(loss.detach()))
+        stats[f"d_real_{c.name}"].append(float(r.detach().float().mean()))
+        stats[f"d_fake_{c.name}"].append(float(f.detach().float().mean()))
+        if c.ada.due():
+            totals = None
+            if self.dist.enabled:
+                v = torch.tensor([c.ada.sign_sum, float(c.ada.sign_count), float(c.ada.images)],
+                                 dtype=torch.float64, device=self.dist.device)
+                tdist.all_reduce(v)
+                totals = (float(v[0]), int(v[1]), int(v[2]))
+            c.ada.update(totals)
+            c.pipe.p = c.ada.p
+        return float(loss.detach())
+
+    def d_step(self, stats: dict) -> dict[str, float]:
+        real_unit = self.prec.batch(next(self.stream))
+        real_hi = to_gan(real_unit)
+        real_lo = self.prec.batch(to_gan(downscale(real_unit, self.scale).clamp(0.0, 1.0)))
+        with torch.no_grad(), self.prec.autocast():
+            lo, hi = self.stack(self._z(real_hi.shape[0]))
+        losses = {}
+        if not (self.freeze and self.phase != "base"):
+            losses["loss_d_lo"] = self._d_update(self.critics["lo"], real_lo, self.prec.batch(lo.float()), stats)
+        if self.phase != "base":
+            losses["loss_d_hi"] = self._d_update(self.critics["hi"], real_hi, self.prec.batch(hi.float()), stats)
+        self.nimg += real_hi.shape[0] * self.dist.world_size
+        return losses
+
+    def g_step(self, stats: dict) -> dict[str, float]:
+        t = self.cfg["train"]
+        train_g0, train_sr = not (self.freeze and self.phase != "base"), self.phase != "base"
+        for c in self.critics.values():
+            c.D.requires_grad_(False)
+        self.opt_g0.zero_grad(set_to_none=True)
+        self.opt_sr.zero_grad(set_to_none=True)
+        terms: dict[str, Tensor] = {}
+        with self.prec.autocast():
+            lo, hi = self.stack(self._z(self.local_batch))
+            loss = torch.zeros((), device=self.dist.device)
+            if train_g0:
+                c = self.critics["lo"]
+                terms["g_lo"] = adv.g_loss(self.kind, c.D(c.pipe(self.prec.batch(lo))))
+                loss = loss + float(t["lo_weight"]) * terms["g_lo"]
+            if train_sr:
+                c = self.critics["hi"]
+                terms["g_hi"] = adv.g_loss(self.kind, c.D(c.pipe(self.prec.batch(hi))))
+                loss = loss + terms["g_hi"]
+                if float(t["consistency"]) > 0:
+                    target = lo.detach() if t["consistency_detach"] else lo
+                    terms["consistency"] = 0.5 * (downscale(hi, self.scale) - target).abs().float().mean()
+                    loss = loss + float(t["consistency"]) * terms["consistency"]
+        if loss.requires_grad:  # False only at alpha 0 with G0 frozen: S is not in the graph yet
+            loss.backward()
+            if train_g0:
+                allreduce_gradients(self.stack.g0, self.dist)
+                self.opt_g0.step()
+            if train_sr:
+                allreduce_gradients(self.stack.sr, self.dist)
+                self.opt_sr.step()
+        if self.dist.enabled and self.stack.g0.training:  # each rank tracked w_avg on its own latents
+            tdist.all_reduce(self.stack.g0.w_avg)
+            self.stack.g0.w_avg /= self.dist.world_size
+        out = {"loss_g": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        for k, v in out.items():
+            stats[k].append(v)
+        ema_nimg = float(t["ema_kimg"]) * 1000.0
+        if float(t["ema_rampup"]) > 0:  # images behind G0's init count as seen, so the ramp does not wipe its EMA
+            ema_nimg = min(ema_nimg, (self.nimg + self._init_nimg()) * float(t["ema_rampup"]))
+        self.ema.decay = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        self.ema.update(self.stack)
+        return out
+
+    def _init_nimg(self) -> float:
+        if not self.g0_init:
+            return 0.0
+        kimg = self.g0_init.get("kimg")
+        return 1000.0 * float(kimg) if kimg is not None else 0.0
+
+    # ---------------------------------------------------------------------------- logging
+
+    @torch.no_grad()
+    def samples(self) -> tuple[Tensor, Tensor]:
+        """EMA (lo, hi) samples of the fixed latents, in [0, 1] on the CPU."""
+        trunc = float(self.cfg["train"]["truncation"])
+        outs = [self.ema.module(z.to(self.dist.device), trunc) for z in self.grid_z.split(16)]
+        return (torch.cat([to_unit(lo.float()).cpu() for lo, _ in outs]),
+                torch.cat([to_unit(hi.float()).cpu() for _, hi in outs]))
+
+    def _swd(self) -> dict | None:
+        n = int(self.cfg["log"]["swd_images"])
+        if n <= 0:
+            return None
+        from gan_sr.data.datasets import ImageDataset
+        from gan_sr.metrics.swd import swd
+
+        if self.swd_ref is None:
+            ds = ImageDataset(self.cfg["data"]["path"], self.stack.res_hi, split="train", augment=False)
+            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1))[:n]
+            self.swd_ref = torch.stack([ds[int(i)] for i in idx])
+        _, fakes = generate_stack(self.ema.module, self.swd_ref.shape[0], seed=12345, device=self.dist.device)
+        return swd(self.swd_ref, fakes, generator=torch.Generator().manual_seed(0))
+
+    def tick(self, writer, stats: dict, tick_time: float, tick_nimg: int, snapshot: bool) -> dict:
+        kimg = self.nimg / 1000.0
+        row: dict[str, Any] = {"kimg": kimg, "phase": self.phase, "alpha": float(self.stack.alpha)}
+        for k, v in stats.items():
+            if v:
+                row[k] = sum(v) / len(v)
+        for k, c in self.critics.items():
+            row[f"p_{k}"], row[f"r_t_{k}"] = c.ada.p, c.ada.r_t
+        row["sec_per_kimg"] = tick_time / max(tick_nimg / 1000.0, 1e-9)
+        row["wall_s"] = self.wall
+        with preserved_rng():
+            if not self.dist.is_main:
+                return row
+            step = int(round(kimg * 1000))
+            if snapshot:
+                self.last_swd = self._swd()
+                if self.last_swd is not None:
+                    row["swd"] = self.last_swd["mean"]
+                    for res, v in self.last_swd["levels"].items():
+                        writer.add_scalar(f"Metrics/swd_{res}px", v, step)
+                    writer.add_scalar("Metrics/swd_mean", self.last_swd["mean"], step)
+            for k in ("loss_g", "g_lo", "g_hi", "consistency", "loss_d_lo", "loss_d_hi", "r1_lo", "r1_hi",
+                      "gp_lo", "gp_hi"):
+                if k in row:
+                    writer.add_scalar(f"Loss/{k}", row[k], step)
+            for k in self.critics:
+                writer.add_scalar(f"ADA/p_{k}", row[f"p_{k}"], step)
+                if math.isfinite(row[f"r_t_{k}"]):
+                    writer.add_scalar(f"ADA/r_t_{k}", row[f"r_t_{k}"], step)
+                for side in ("real", "fake"):
+                    if f"d_{side}_{k}" in row:
+                        writer.add_scalar(f"D_{k}/{side}_mean", row[f"d_{side}_{k}"], step)
+            writer.add_scalar("Progress/alpha", row["alpha"], step)
+            writer.add_scalar("Progress/kimg", kimg, step)
+            writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
+            lo, hi = self.samples()
+            cols = grid_columns(lo.shape[0])
+            writer.add_image("samples/fixed_lo", make_grid(lo, cols), step)
+            writer.add_image("samples/fixed_hi", make_grid(hi, cols), step)
+            if snapshot:
+                from gan_sr.io.images import write_image
+
+                write_image(self.run.samples / f"fakes_hi_{self.nimg:09d}.png", make_grid(hi, cols))
+                write_image(self.run.samples / f"fakes_lo_{self.nimg:09d}.png", make_grid(lo, cols))
+            if self.callback is not None:
+                self.callback({**row, "trainer": self})
+        return row
+
+    # ---------------------------------------------------------------------------- loop
+
+    def fit(self) -> dict:
+        cfg, dist = self.cfg, self.dist
+        total_nimg = int(round(float(cfg["train"]["kimg"]) * 1000))
+        tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
+        snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
+        writer = open_writer(self.run, enabled=dist.is_main)
+        bar = progress(total=total_nimg / 1000, initial=min(self.nimg, total_nimg) / 1000,
+                       enabled=dist.is_main and not self.quiet, desc="joint")
+        bar.unit = "kimg"
+        keys = ("loss_g", "g_lo", "g_hi", "consistency") + tuple(
+            f"{s}_{k}" for k in self.critics for s in ("loss_d", "d_real", "d_fake", "r1", "gp"))
+        stats: dict[str, list] = {k: [] for k in keys}
+        last_row: dict = {}
+        tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+        next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
+        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
+        self.stack.train()
+        for c in self.critics.values():
+            c.D.train()
+        try:
+            while self.nimg < total_nimg:
+                before = self.nimg
+                self._enter(*self.phase_at(self.nimg))
+                losses: dict[str, float] = {}
+                for _ in range(int(cfg["train"]["n_critic"])):
+                    losses.update(self.d_step(stats))
+                losses.update(self.g_step(stats))
+                self.step += 1
+                check_finite(self.step, losses, dist)
+                bar.update((self.nimg - before) / 1000)
+                done = self.nimg >= total_nimg
+                if self.nimg >= next_tick or done:
+                    now = time.perf_counter()
+                    self.wall += now - tick_start
+                    snapshot = self.nimg >= next_snap or done
+                    last_row = self.tick(writer, stats, now - tick_start, self.nimg - tick_start_nimg, snapshot)
+                    bar.set_postfix(alpha=f"{float(self.stack.alpha):.2f}", p_lo=f"{self.critics['lo'].ada.p:.3f}",
+                                    p_hi=f"{self.critics['hi'].ada.p:.3f}", refresh=False)
+                    if snapshot:
+                        self.run.save(self.payload())
+                        barrier(dist)
+                        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
+                    next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
+                    stats = {k: [] for k in stats}
+                    tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+        finally:
+            bar.close()
+            writer.close()
+        meta = self.payload()["meta"]
+        return {"run": str(self.run.path), "kimg": self.nimg / 1000.0, "steps": self.step, "wall_s": self.wall,
+                "train_images": self.n_train, "g0_init": self.g0_init, "sr_init": self.sr_init,
+                "compute": compute_used(meta),
+                **{k: v for k, v in last_row.items() if k not in ("kimg", "wall_s")}}
+
+
+def train_joint(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
+                kimg: float | None = None, quiet: bool = False, callback: Callable[[dict], None] | None = None) -> dict:
+    """Train (or resume) a joint stack run; returns a summary (kimg, wall seconds, phase, alpha, p/r_t per D, inits)."""
+    if (run_dir is None) == (resume is None):
+        raise ConfigError("give either --run-dir for a new run or --resume RUN_DIR, not both or neither")
+    inits = None
+    if resume is not None:
+        cfg = validate(merge(DEFAULTS, RunDir.open(resume).read_config()))
+    else:
+        cfg = validate(merge(DEFAULTS, copy.deepcopy(config)) if config is not None else recipe())
+        if not cfg["data"]["path"]:
+            raise ConfigError("no training data: pass --data DIR (a `gansr data build` output or a folder of images)")
+        from gan_sr.data.datasets import find_split_images
+
+        find_split_images(cfg["data"]["path"], "train")  # fail before the run folder is made
+        cfg, inits = resolve_inits(cfg)
+    if kimg is not None:
+        cfg["train"]["kimg"] = float(kimg)
+        validate(cfg)
+    dist = init_distributed(cfg["train"]["device"])
+    try:
+        if resume is not None:
+            run = RunDir.open(resume, main=dist.is_main)
+            run.write_config(cfg)
+        else:
+            run = RunDir.create(run_dir, cfg, main=dist.is_main)
+        seed_everything(int(cfg["train"]["seed"]) + dist.rank)
+        trainer = JointTrainer(cfg, dist, run, inits=inits, quiet=quiet, callback=callback)
+        if resume is not None:
+            trainer.load(run.load_last(map_location=dist.device))
+        return trainer.fit()
+    finally:
+        shutdown_distributed(dist)
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+
+
+def load_stack(path: str | Path, device: str | torch.device = "cpu") -> Stack:
+    """The stack of a joint checkpoint (a run's last.pt or a `gansr joint-export` file): EMA weights, eval mode."""
+    from gan_sr.io.checkpoints import load_checkpoint
+
+    ck = load_checkpoint(path, map_location="cpu")
+    model = ck.get("model") if isinstance(ck.get("model"), dict) else {}
+    if ck.get("kind") != "joint" or model.get("name") != MODEL_NAME:
+        raise CheckpointError(f"{path}: a {ck.get('kind')!r} checkpoint of {model.get('name')!r}, not a joint stack; "
+                              "pass a `gansr joint-train` last.pt or a `gansr joint-export` file")
+    try:
+        stack = build_stack(model["config"])
+        stack.load_state_dict(ck.get("ema") or ck["state_dict"])
+    except (ConfigError, RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored stack config ({str(exc)[:200]})") from None
+    return stack.eval().requires_grad_(False).to(device)
+
+
+@torch.no_grad()
+def generate_stack(stack: Stack, n: int, *, seed: int = 0, batch: int = 64, truncation: float = 1.0,
+                   device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+    """n samples (lo, hi) in [0, 1] on the CPU; latent i is the one gan_sr.train.gan.generate draws for `seed`."""
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(int(n), stack.z_dim, generator=gen)
+    los, his = [], []
+    for zb in z.split(batch):
+        lo, hi = stack(zb.to(device), truncation)
+        los.append(to_unit(lo.float()).cpu())
+        his.append(to_unit(hi.float()).cpu())
+    if not los:
+        return torch.zeros(0, 3, stack.res_lo, stack.res_lo), torch.zeros(0, 3, stack.res_hi, stack.res_hi)
+    return torch.cat(los), torch.cat(his)
+
+
+def _describe_init(init: dict | None, what: str) -> str:
+    if not init:
+        return "none (trained from scratch)"
+    wall = init.get("wall_s")
+    wall_text = f"{wall / 3600:.2f} h" if wall is not None else "wall time not recorded"
+    amount = f"{init['kimg']:g} kimg" if what == "g0" and init.get("kimg") is not None else (
+        f"{init['steps']} steps" if init.get("steps") is not None else "length not recorded")
+    return f"{init['path']} ({amount}, {wall_text})"
+
+
+def export_stack(ckpt: str | Path, out: str | Path, *, command: str = "") -> dict:
+    """Write a slim sampling checkpoint (EMA stack only, meta kept) and its model card (`out` with .md)."""
+    from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint, write_model_card
+
+    out = Path(out)
+    if out.resolve() == Path(ckpt).resolve():
+        raise ConfigError(f"--out {out}: would overwrite the run checkpoint it is exported from")
+    stack = load_stack(ckpt)  # validates kind and weights
+    ck = load_checkpoint(ckpt)
+    m = ck["meta"]
+    weights = stack.state_dict()
+    slim = {"kind": "joint", "model": ck["model"], "state_dict": weights, "ema": weights, "step": ck["step"],
+            "meta": {k: v for k, v in m.items() if k != "config"} | {"source": str(ckpt)}}
+    save_checkpoint(out, slim)
+    cfg, comp = m.get("config") or {}, compute_used(m)
+    sr = ck["model"]["config"]["sr"]
+    total = comp["total_wall_s"]
+    card = {
+        "title": f"Joint stack: {out.stem}",
+        "model": f"StyleGAN2-lite {stack.res_lo} px (preset {ck['model']['preset']}) + {sr['name']} x{stack.scale} "
+                 f"(preset {sr['preset']}) -> {stack.res_hi} px",
+        "parameters (G0 / S)": f"{sum(p.numel() for p in stack.g0.parameters())} / "
+                               f"{sum(p.numel() for p in stack.sr.parameters())}",
+        "training data": f"{cfg.get('data', {}).get('path', '?')} ({m.get('train_images', '?')} images)",
+        "loss": m.get("loss"),
+        "alpha / phase": f"{m.get('alpha', float('nan')):.3f} / {m.get('phase')}",
+        "augmentation": f"{m.get('aug')} (final p lo {m.get('p', {}).get('lo', float('nan')):.3f}, "
+                        f"hi {m.get('p', {}).get('hi', float('nan')):.3f})",
+        "trained (this run)": f"{m.get('kimg', 0):.1f} kimg in {m.get('wall_s', 0) / 3600:.2f} h",
+        "G0 init": _describe_init(m.get("g0_init"), "g0"),
+        "S init": _describe_init(m.get("sr_init"), "sr"),
+        "total compute": f"{total / 3600:.2f} h wall (this run + inits)" if total is not None
+                         else "unknown (an init did not record its wall time)",
+    }
+    if cfg:
+        t = cfg["train"]
+        card["settings"] = (f"batch {cfg['data']['batch']}, lr G0/S/D {t['lr_g']}/{t['lr_sr']}/{t['lr_d']}, "
+                            f"fade {t['fade_kimg']} kimg, lo_weight {t['lo_weight']}, consistency {t['consistency']}"
+                            f"{' (lo detached)' if t['consistency_detach'] else ''}, freeze_g0 {t['freeze_g0']}, "
+                            f"EMA half-life {t['ema_kimg']} kimg, seed {t['seed']}")
+    if command:
+        card["exported with"] = command
+    card["notes"] = (
+        "Weights are the EMA stack. Load with `gan_sr.train.joint.load_stack`; compare with post-hoc SR with\n"
+        "`gansr compare`. hi = (1 - alpha) * bicubic(lo) + alpha * S(lo), lo = G0(z). Wall times are as measured\n"
+        "on the machine that trained each part; they add up only as far as those machines compare."
+    )
+    card_path = write_model_card(out, card)
+    return {"checkpoint": str(out), "card": str(card_path), **{k: v for k, v in card.items() if k != "notes"}}
