@@ -5,7 +5,8 @@
 #      Freeze arm: the same, with G0 frozen (= fine-tuning the SR stage on the GAN's own outputs) for J kimg.
 #   3. Post-hoc arm: the same GAN run continued alone for J more kimg (K0 + J in total), exported as the shipped
 #      checkpoints/gan_anime_64.pt, then upscaled after the fact by every SR method.
-#   4. gansr compare at x2 (64 -> 128 px, the patch size of data/anime, so the references are real 128 px patches).
+#   4. gansr compare at x2 (64 -> 128 px, the patch size of data/anime, so the references are real 128 px patches);
+#      the report, grid and HTML page (not the 2300 sample PNGs) are copied to experiments/results/posthoc_vs_joint.
 # Every step resumes where it stopped (re-run the script after an interruption).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,6 @@ $G gan export --ckpt runs/gan_cpu64/last.pt --out checkpoints/gan_anime_64.pt --
 $G joint-export --ckpt runs/joint_espcn_x2/last.pt --out runs/joint_espcn_x2/stack.pt
 $G joint-export --ckpt runs/joint_espcn_x2_freeze/last.pt --out runs/joint_espcn_x2_freeze/stack.pt
 $G compare --gan checkpoints/gan_anime_64.pt --joint runs/joint_espcn_x2/stack.pt --joint runs/joint_espcn_x2_freeze/stack.pt \
-  --sr all --sr espcn_mixed=runs/anime/espcn_x2_mixed/best.pt --scale 2 --ref data/anime --split train --n "$N" --pairs "$PAIRS" --seed 0 --out experiments/results/posthoc_vs_joint
+  --sr all --sr espcn_mixed=runs/anime/espcn_x2_mixed/best.pt --scale 2 --ref data/anime --split train --n "$N" --pairs "$PAIRS" --seed 0 --out runs/posthoc_vs_joint --quiet
+R=experiments/results/posthoc_vs_joint
+mkdir -p $R && cp runs/posthoc_vs_joint/{report.md,report.json,index.html,grid.png} $R/

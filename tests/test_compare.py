@@ -65,9 +65,9 @@ def test_one_row_per_arm_with_compute_from_the_checkpoints(t, tmp_path, monkeypa
                                                                           f"orphan={t / 'orphan.pt'}"],
                         scale=2, n=4, seed=0, ref=t / "data", split="test", out=out, quiet=True, pairs=20)
     rows = {r["arm"]: r for r in res["rows"]}
-    assert list(rows) == ["bicubic", "espcn", "orphan", "joint-joint_a", "real"]
+    assert list(rows) == ["bicubic", "espcn", "orphan", "joint_a", "real"]
     assert [r["kind"] for r in rows.values()] == ["posthoc"] * 3 + ["joint", "real"]
-    b, e, o, j = rows["bicubic"], rows["espcn"], rows["orphan"], rows["joint-joint_a"]
+    b, e, o, j = rows["bicubic"], rows["espcn"], rows["orphan"], rows["joint_a"]
     assert (b["g0_kimg"], b["g0_wall_s"], b["sr_steps"], b["sr_wall_s"]) == (12.5, 340.0, 0, 0.0)
     assert b["total_wall_s"] == 340.0
     assert (e["sr_steps"], e["sr_wall_s"], e["total_wall_s"]) == (700 + 300, 55.0 + 20.0, 340.0 + 75.0)
@@ -86,7 +86,7 @@ def test_one_row_per_arm_with_compute_from_the_checkpoints(t, tmp_path, monkeypa
     assert "| bicubic | posthoc | 4 |" in md and "| 12.5 | 340 | 0 | 0 |" in md
     assert json.loads((out / "report.json").read_text())["rows"][3]["joint_wall_s"] == 100.0
     assert "data:image/png;base64," in (out / "index.html").read_text()
-    assert sorted(p.name for p in (out / "joint-joint_a").iterdir()) == [f"{i:04d}.png" for i in range(4)]
+    assert sorted(p.name for p in (out / "joint_a").iterdir()) == [f"{i:04d}.png" for i in range(4)]
 
 
 def test_a_real_stack_built_from_the_gan_and_an_sr_checkpoint_reproduces_that_arm(t, tmp_path):
@@ -139,10 +139,11 @@ def test_errors(t, tmp_path, monkeypatch):
 def test_joint_labels_are_unique_and_name_the_run(tmp_path):
     taken: set[str] = set()
     labels = []
-    for p in (tmp_path / "run_a" / "last.pt", tmp_path / "run_a" / "last.pt", tmp_path / "x y.pt"):
+    for p in (tmp_path / "run_a" / "last.pt", tmp_path / "run_a" / "last.pt", tmp_path / "x y.pt",
+              tmp_path / "joint_b" / "stack.pt"):
         labels.append(C.joint_label(p, taken))
         taken.add(labels[-1])
-    assert labels == ["joint-run_a", "joint-run_a-2", "joint-x_y"]
+    assert labels == ["joint-run_a", "joint-run_a-2", "joint-x_y", "joint_b"]
 
 
 def test_help_ends_with_examples():

@@ -4,6 +4,10 @@ Protocol (as experiments/bicubic_baseline.py, "rgb"): HR modcropped to the scale
 imresize(HR, 1/s) in float64 (not rounded), SR = model(LR) clamped and quantized to 8 bit, PSNR/SSIM with
 crop = scale on Y (grayscale sources on their gray level) and on RGB. Cost: parameters, MACs per output
 megapixel, median wall time of batch-1 forward passes on a fixed-size random LR input, peak memory.
+
+Speed against the physical limit: the same run measures the machine's dense matmul peak (torch.mm of two
+square random matrices, best of several calls, at the bench's thread count and dtype) and reports each
+model's achieved GFLOP/s = 2 x MACs / median time, and that as a percentage of the peak.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import html
 import datetime as dt
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import threading
@@ -37,10 +42,12 @@ from gan_sr.sr.complexity import count_macs
 from gan_sr.sr.registry import checkpoints_dir, count_params, get_spec, list_models, load_model
 
 __all__ = ["KNOWN_DATASETS", "Sample", "shared_datasets_dir", "resolve_dataset", "parse_datasets", "parse_models",
-           "parse_ckpts", "load_samples", "score_samples", "peak_memory_mib", "run_bench"]
+           "parse_ckpts", "load_samples", "score_samples", "peak_memory_mib", "matmul_peak", "achieved_gflops",
+           "run_bench", "merge_results", "write_summary"]
 
 KNOWN_DATASETS = ("Set5", "Set14", "BSD100", "T91")
-GRID_ORDER = ("bicubic", "anime4k", "srcnn", "espcn", "srgan", "esrgan")
+GRID_ORDER = ("bicubic", "anime4k", "srcnn", "espcn", "srgan", "esrgan", "esrgan_interp")
+"""Column order of tables and grids; other entries (--ckpt NAME=PATH) follow in the order given."""
 GRID_CROP = 96
 
 
@@ -206,6 +213,55 @@ def peak_memory_mib(fn: Callable[[], object], device: torch.device) -> tuple[flo
     return (peak - base) / 2**20, "RSS delta, sampled every 0.5 ms after malloc_trim"
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def achieved_gflops(macs: int, seconds: float) -> float | None:
+    """2 x MACs / seconds in GFLOP/s (a multiply-accumulate is two floating-point operations); None without MACs."""
+    if not macs or not seconds or seconds <= 0:
+        return None
+    return 2.0 * macs / seconds / 1e9
+
+
+def matmul_peak(device: str | torch.device = "cpu", *, size: int | None = None, repeats: int = 5,
+                dtype: str = "fp32") -> dict:
+    """This machine's dense matmul rate: torch.mm of two size x size random matrices, best of `repeats` calls.
+
+    size None: 2048 on CPU, 8192 on CUDA (large enough to reach the BLAS plateau). Runs at the current
+    torch thread count; one untimed call first. Returns {"gflops", "size", "best_s", "repeats", "dtype",
+    "threads", "device"}.
+    """
+    dev = torch.device(device)
+    if size is None:
+        size = 8192 if dev.type == "cuda" else 2048
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ConfigError(f"--peak-size must be an integer >= 16 (the side of the square matmul), got {size!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"matmul peak repeats must be an integer >= 1, got {repeats!r}")
+    if dtype not in DTYPES:
+        raise ConfigError(f"matmul peak dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(size, size, generator=g).to(dev, DTYPES[dtype])
+    b = torch.rand(size, size, generator=g).to(dev, DTYPES[dtype])
+    t = time_fn(lambda: torch.mm(a, b), warmup=1, runs=repeats, device=dev)
+    best = min(t.times_s)
+    out = {"gflops": 2.0 * size ** 3 / best / 1e9, "size": size, "best_s": best, "repeats": repeats,
+           "dtype": dtype, "threads": torch.get_num_threads(), "device": str(dev)}
+    if dev.type == "cuda":  # TF32 makes "fp32" matmuls and convolutions faster than true fp32: say which ran
+        out["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
+        out["tf32_conv"] = torch.backends.cudnn.allow_tf32
+    return out
+
+
+def _add_throughput(res: dict, peaks: dict[str, dict]) -> None:
+    """Achieved GFLOP/s and percentage of the matmul peak for each timed dtype of a _costs result."""
+    for key, peak in peaks.items():
+        if key in res:
+            gf = achieved_gflops(res["macs"], res[key]["median_s"])
+            res[key]["gflops"] = gf
+            res[key]["peak_pct"] = None if gf is None else 100.0 * gf / peak["gflops"]
+
+
 def _bf16_default(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
@@ -342,12 +398,14 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
               out: str | os.PathLike = "out/bench", *, device: str | torch.device = "cpu", runs: int = 5,
               warmup: int = 1, timing: bool = True, ckpts: Sequence[str] | dict | None = None,
               bf16: bool | None = None, timing_size: int = 128, grid_image: str | None = None,
-              progress: bool = False, command: str | None = None) -> dict:
+              progress: bool = False, command: str | None = None, peak_size: int | None = None,
+              peak_repeats: int = 5) -> dict:
     """Score, time and picture every method; write results.{md,csv,json}, plots, grid.png and index.html.
 
     models: "all" or names; datasets: names (Set5, Set14, BSD100, T91) or folders; ckpts: NAME=PATH entries
     (a registry name uses that checkpoint, any other name adds an entry). bf16=None times bf16 only on a
-    CUDA device that supports it. Returns the results dict that results.json holds.
+    CUDA device that supports it. With timing, the matmul peak (`matmul_peak`, peak_size x peak_size, best of
+    peak_repeats) is measured in the same run for each timed dtype. Returns the results dict that results.json holds.
     """
     t_start = time.time()
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
@@ -366,6 +424,10 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
     out = Path(out)
     _check_out(out, sets)
     use_bf16 = _bf16_default(dev) if bf16 is None else bool(bf16)
+    peaks: dict[str, dict] = {}
+    if timing:
+        for key in ("fp32", "bf16") if use_bf16 else ("fp32",):
+            peaks[key] = matmul_peak(dev, size=peak_size, repeats=peak_repeats, dtype=key)
 
     samples = {label: load_samples(folder, scale) for label, folder in sets}
     grid_set = sets[0][0]
@@ -398,6 +460,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
         label = info["name"]
         bar.set_postfix_str(label)
         info.update(_costs(model, scale, dev, timing_size, runs, warmup, timing, use_bf16))
+        _add_throughput(info, peaks)
         info["datasets"] = {}
         def keep_tile(s: Sample, sr: Tensor, label=label) -> None:
             if s is grid_sample:
@@ -416,6 +479,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
         "threads": torch.get_num_threads(), "device": str(dev), "device_name": _device_name(dev),
         "scale": scale, "timing": timing, "runs": runs, "warmup": warmup, "bf16_timed": use_bf16 and timing,
         "timing_input": [1, 3, timing_size, timing_size], "protocol": __doc__.split("\n\n")[1].replace("\n", " "),
+        "matmul_peak": peaks,
         "wall_s": None,
     }
     grid = {"dataset": grid_set, "image": grid_sample.name, "top": top, "left": left, "size": crop,
@@ -431,10 +495,12 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
 # ------------------------------------------------------------------------------------------ outputs
 
 SUMMARY_COLUMNS = ("method", "dataset", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "params", "gmacs_per_mp",
-                   "ms_fp32", "out_mp_per_s_fp32", "ms_bf16", "out_mp_per_s_bf16", "peak_mem_mib")
+                   "ms_fp32", "out_mp_per_s_fp32", "gflops_fp32", "peak_pct_fp32", "ms_bf16", "out_mp_per_s_bf16",
+                   "gflops_bf16", "peak_pct_bf16", "peak_mem_mib")
 FLOATFMT = {"psnr_y": "{:.2f}", "psnr_rgb": "{:.2f}", "ssim_y": "{:.4f}", "ssim_rgb": "{:.4f}",
             "gmacs_per_mp": "{:.2f}", "ms_fp32": "{:.2f}", "ms_bf16": "{:.2f}", "out_mp_per_s_fp32": "{:.2f}",
-            "out_mp_per_s_bf16": "{:.2f}", "peak_mem_mib": "{:.1f}"}
+            "out_mp_per_s_bf16": "{:.2f}", "gflops_fp32": "{:.2f}", "gflops_bf16": "{:.2f}", "peak_pct_fp32": "{:.1f}",
+            "peak_pct_bf16": "{:.1f}", "peak_mem_mib": "{:.1f}"}
 
 
 def summary_rows(results: dict) -> list[dict]:
@@ -448,8 +514,12 @@ def summary_rows(results: dict) -> list[dict]:
                          "gmacs_per_mp": m["gmacs_per_mp"],
                          "ms_fp32": m.get("fp32", {}).get("ms_per_image"),
                          "out_mp_per_s_fp32": m.get("fp32", {}).get("out_mp_per_s"),
+                         "gflops_fp32": m.get("fp32", {}).get("gflops"),
+                         "peak_pct_fp32": m.get("fp32", {}).get("peak_pct"),
                          "ms_bf16": m.get("bf16", {}).get("ms_per_image"),
                          "out_mp_per_s_bf16": m.get("bf16", {}).get("out_mp_per_s"),
+                         "gflops_bf16": m.get("bf16", {}).get("gflops"),
+                         "peak_pct_bf16": m.get("bf16", {}).get("peak_pct"),
                          "peak_mem_mib": m["peak_mem_mib"]})
     return rows
 
@@ -477,7 +547,12 @@ def _meta_lines(meta: dict) -> list[str]:
     return [f"command: `{meta['command']}`", f"date: {meta['date']}, git commit {meta['git_commit']}",
             f"torch {meta['torch']}, python {meta['python']}, {meta['threads']} thread(s), device {meta['device']} "
             f"({meta['device_name']})", f"scale x{meta['scale']}; timing: {timing}",
-            f"protocol: {meta['protocol']}", f"wall time {meta['wall_s']:.1f} s"]
+            *_peak_lines(meta), f"protocol: {meta['protocol']}", f"wall time {meta['wall_s']:.1f} s"]
+
+
+def _peak_lines(meta: dict) -> list[str]:
+    return [f"matmul peak ({k}, same run): {p['gflops']:.1f} GFLOP/s (torch.mm {p['size']}x{p['size']}, best of "
+            f"{p['repeats']}, {p['threads']} thread(s), {p['device']})" for k, p in meta.get("matmul_peak", {}).items()]
 
 
 def write_outputs(results: dict, tiles: dict[str, Tensor], out: Path) -> dict[str, Path]:
@@ -530,7 +605,8 @@ def write_outputs(results: dict, tiles: dict[str, Tensor], out: Path) -> dict[st
     md = [f"# SR bench x{meta['scale']}", "", *[f"- {line}" for line in _meta_lines(meta)], "",
           "## Results (mean per dataset)", "",
           "PSNR dB / SSIM; params; GMAC per output megapixel (conv/linear layers only); ms per image and "
-          f"output MP/s at batch 1; peak memory MiB ({mem_method}).", "",
+          "output MP/s at batch 1; achieved GFLOP/s = 2 x MACs / median time and its percentage of the matmul "
+          f"peak (empty for methods without conv/linear MACs); peak memory MiB ({mem_method}).", "",
           report.markdown_table(rows, cols, floatfmt=FLOATFMT) if rows else "No method ran.", ""]
     if skipped:
         md += ["## Skipped", "", *[f"- {m['name']}: {m['reason']}" for m in skipped], ""]
@@ -553,3 +629,79 @@ def write_outputs(results: dict, tiles: dict[str, Tensor], out: Path) -> dict[st
         sections.append(("Per image", "{{img:bars}}"))
     report.write_html(files["html"], f"SR bench x{meta['scale']}", sections, images=images)
     return files
+
+
+# ------------------------------------------------------------------------------------------ several runs, one table
+
+
+def _method_order(name: str) -> tuple[int, str]:
+    return (GRID_ORDER.index(name), "") if name in GRID_ORDER else (len(GRID_ORDER), name)
+
+
+def merge_results(runs: Sequence[tuple[str, dict]]) -> tuple[list[dict], list[str]]:
+    """Rows (scale, method) x datasets from several bench results (each (source, results.json dict)).
+
+    A dataset cell is "PSNR / SSIM" on Y (or "skipped"); cost columns are the medians over the runs of that
+    scale, since each run times the method on the same random input: ms per output megapixel (fp32, batch 1),
+    achieved GFLOP/s and its percentage of that run's matmul peak. Returns (rows, dataset labels in order).
+    ConfigError when two runs score the same method on the same dataset and scale.
+    """
+    cells: dict[tuple[int, str], dict] = {}
+    seen: dict[tuple[int, str, str], str] = {}
+    datasets: list[str] = []
+    for source, res in runs:
+        scale = res["meta"]["scale"]
+        for ds in res["datasets"]:
+            if ds not in datasets:
+                datasets.append(ds)
+        for m in res["methods"]:
+            row = cells.setdefault((scale, m["name"]), {"scale": scale, "method": m["name"], "_cost": []})
+            for ds in res["datasets"]:
+                key = (scale, m["name"], ds)
+                if key in seen:
+                    raise ConfigError(f"{source}: {m['name']} on {ds} at x{scale} is already in {seen[key]}; "
+                                      "give each (method, dataset, scale) once")
+                seen[key] = source
+                if m["status"] != "ok":
+                    row[ds] = "skipped"
+                    continue
+                mean = m["datasets"][ds]["mean"]
+                row[ds] = f"{mean['psnr_y']:.2f} / {mean['ssim_y']:.4f}"
+            fp32 = m.get("fp32") if m["status"] == "ok" else None
+            if fp32:
+                row["_cost"].append((1e3 / fp32["out_mp_per_s"], fp32.get("gflops"), fp32.get("peak_pct")))
+    rows = []
+    for _, row in sorted(cells.items(), key=lambda kv: (-kv[0][0], _method_order(kv[0][1]))):
+        cost = row.pop("_cost")
+
+        def med(i, cost=cost):
+            vals = [c[i] for c in cost if c[i] is not None]
+            return statistics.median(vals) if vals else None
+
+        rows.append({**row, "ms_per_mp": med(0), "gflops": med(1), "peak_pct": med(2), "timed_runs": len(cost)})
+    return rows, datasets
+
+
+def write_summary(path: str | os.PathLike, runs: Sequence[tuple[str, dict]], *, command: str = "") -> str:
+    """The merged Markdown table of `merge_results`, with the runs and matmul peaks it came from; returns the text."""
+    rows, datasets = merge_results(runs)
+    cols = ["scale", "method", *datasets, "ms_per_mp", "gflops", "peak_pct", "timed_runs"]
+    peaks = [r["meta"].get("matmul_peak", {}).get("fp32", {}).get("gflops") for _, r in runs]
+    peaks = [p for p in peaks if p is not None]
+    threads = sorted({r["meta"]["threads"] for _, r in runs})
+    lines = ["# SR bench summary", "",
+             "PSNR / SSIM on Y (crop = scale, MATLAB bicubic LR, 8-bit SR) per dataset; ms per output megapixel "
+             "(fp32, batch 1), achieved GFLOP/s (2 x MACs / time) and % of the matmul peak: medians over the runs "
+             "of that scale (timed_runs). Empty cost cells: methods without conv/linear MACs.", ""]
+    if command:
+        lines += [f"- command: `{command}`"]
+    if peaks:
+        lines += [f"- matmul peak (fp32, measured in each run): median {statistics.median(peaks):.1f} GFLOP/s, "
+                  f"range {min(peaks):.1f}-{max(peaks):.1f}; torch thread(s): {', '.join(map(str, threads))}"]
+    lines += ["- runs: " + ", ".join(f"`{src}` ({r['meta']['date']}, commit {r['meta']['git_commit']})"
+                                     for src, r in runs), "",
+              report.markdown_table(rows, cols, floatfmt={"ms_per_mp": "{:.1f}", "gflops": "{:.2f}",
+                                                          "peak_pct": "{:.1f}"})]
+    text = "\n".join(lines)
+    Path(path).write_text(text)
+    return text

@@ -98,9 +98,11 @@ def _total(row: dict) -> float | None:
 
 
 def joint_label(path: Path, taken: set[str]) -> str:
-    """"joint-RUN" for RUN/last.pt or RUN/best.pt, else "joint-STEM"; made unique and folder-safe."""
-    stem = path.parent.name if path.stem in ("last", "best") and path.parent.name else path.stem
-    base = "joint-" + (re.sub(r"[^A-Za-z0-9._+-]", "_", stem) or "stack")
+    """The run's name for RUN/{last,best,stack}.pt, else the file's stem; prefixed "joint-" unless it starts
+    with "joint"; made unique and folder-safe."""
+    stem = path.parent.name if path.stem in ("last", "best", "stack") and path.parent.name else path.stem
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem) or "stack"
+    base = stem if stem.startswith("joint") else "joint-" + stem
     label, i = base, 2
     while label in taken:
         label, i = f"{base}-{i}", i + 1

@@ -20,7 +20,7 @@ from torch import Tensor
 
 __all__ = [
     "format_cell", "markdown_table", "write_csv", "write_json", "comparison_grid", "scatter_plot",
-    "bar_plot", "png_data_uri", "html_table", "write_html", "tile_crop", "detail_window",
+    "bar_plot", "line_plot", "png_data_uri", "html_table", "write_html", "tile_crop", "detail_window",
 ]
 
 
@@ -204,6 +204,44 @@ def bar_plot(path: str | os.PathLike, panels: Sequence[tuple[str, list[str], dic
             ax.set_ylim(lo - pad, hi + pad)
         ax.legend(fontsize=7, ncol=min(k, 6))
         ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def line_plot(path: str | os.PathLike, x: Sequence[float], series: dict[str, Sequence[float]], *,
+              xlabel: str = "", ylabel: str = "", right: dict[str, Sequence[float]] | None = None,
+              right_label: str = "", mark_x: float | None = None, title: str | None = None) -> None:
+    """Lines over a shared x axis with markers at the data points; `right` series use a second y axis.
+
+    `mark_x` draws a dashed vertical line (e.g. the chosen setting of a sweep).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not series:
+        raise ValueError("line_plot needs at least one series")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = []
+    for i, (name, ys) in enumerate(series.items()):
+        handles += ax.plot(list(x), list(ys), marker="o", color=colours[i % len(colours)], label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if right:
+        ax2 = ax.twinx()
+        for j, (name, ys) in enumerate(right.items(), start=len(series)):
+            handles += ax2.plot(list(x), list(ys), marker="s", linestyle="--", color=colours[j % len(colours)],
+                                label=name)
+        ax2.set_ylabel(right_label)
+    if mark_x is not None:
+        ax.axvline(mark_x, color="grey", linestyle=":", linewidth=1)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(handles=handles, labels=[h.get_label() for h in handles], fontsize=8, loc="best")
+    ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

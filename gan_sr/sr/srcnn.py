@@ -4,7 +4,10 @@ Bicubic-upscale first, then three convolutions: patch extraction f1 x f1 -> n1, 
 mapping f2 x f2 -> n2, ReLU; reconstruction f3 x f3 -> C. The paper's base net is 9-1-5 with
 n1 = 64, n2 = 32 on the Y channel (Cb, Cr stay bicubic); 9-5-5 is its better, slower variant.
 Differences from the paper, so that output size equals input size: zero "same" padding instead of
-valid convolutions. Init as the paper: weights N(0, 0.001^2), biases 0.
+valid convolutions. Init "paper": weights N(0, 0.001^2), biases 0 - tuned for the paper's ~1e8
+backpropagations, it spends the first thousands of Adam steps below bicubic. Init "he": He-normal
+for the two ReLU layers (reconstruction still N(0, 0.001^2)), which passes bicubic within a few
+hundred steps (experiments/results/photo_repro/results.md).
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from gan_sr.errors import ConfigError
 from gan_sr.sr.bicubic import bicubic_upscale, check_channels, check_scale, rgb_to_ycbcr, ycbcr_to_rgb
 
 
+INITS = ("paper", "he")
+
+
 class SRCNN(nn.Module):
-    """SRCNN f1-f2-f3 with widths n1, n2; channels 'y' (paper) or 'rgb'."""
+    """SRCNN f1-f2-f3 with widths n1, n2; channels 'y' (paper) or 'rgb'; init 'paper' or 'he'."""
 
     def __init__(self, scale: int, *, channels: str = "y", kernels: tuple[int, int, int] = (9, 1, 5),
-                 widths: tuple[int, int] = (64, 32)) -> None:
+                 widths: tuple[int, int] = (64, 32), init: str = "paper") -> None:
         super().__init__()
         self.scale = check_scale(scale)
         self.channels = check_channels(channels)
@@ -31,8 +37,13 @@ class SRCNN(nn.Module):
         self.map = nn.Conv2d(n1, n2, f2, padding=f2 // 2)
         self.reconstruct = nn.Conv2d(n2, c, f3, padding=f3 // 2)
         self.relu = nn.ReLU(inplace=True)
+        if init not in INITS:
+            raise ConfigError(f"option init must be one of {', '.join(INITS)}, got {init!r}")
         for conv in (self.extract, self.map, self.reconstruct):
-            nn.init.normal_(conv.weight, std=1e-3)
+            if init == "he" and conv is not self.reconstruct:
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            else:
+                nn.init.normal_(conv.weight, std=1e-3)
             nn.init.zeros_(conv.bias)
 
     def net(self, x: Tensor) -> Tensor:
