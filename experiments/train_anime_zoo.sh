@@ -36,7 +36,7 @@ if want esrgan; then
   train esrgan 4 gan 60 --init $R/esrgan_x4_psnr/best.pt --perceptual none \
     --config experiments/configs/overrides/esrgan_gan_cpu_nopercep.toml \
     && ship $R/esrgan_x4_gan --which last.pt --note "GAN stage: L1 (weight 1) + 5e-3 RaGAN, no perceptual term (no VGG19 weights offline)."
-  train esrgan 2 psnr 1000 && ship $R/esrgan_x2_psnr --note "PSNR stage only (RRDB); no GAN stage at x2 yet."
+  train esrgan 2 psnr 500 && ship $R/esrgan_x2_psnr --note "PSNR stage only (RRDB); no GAN stage at x2 yet."
 fi
 # SRGAN: the MSE stage (SRResNet) must come close to bicubic before the GAN stage means anything; 200 steps
 # with the first init left it at 18.6 dB (bicubic 29.75), see tests/test_srgan_regression.py.
