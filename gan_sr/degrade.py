@@ -8,7 +8,6 @@ only reproducible with this resampler (see REFERENCE.md section 1).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gan_sr.errors import ConfigError
+from gan_sr.tensor_cache import tensor_cache
 
 KERNEL_WIDTH = 4.0
 _WINDOW = 32  # input pixels per dense block of the banded resize matrix
@@ -31,7 +31,7 @@ def cubic(x: Tensor) -> Tensor:
     return near + far
 
 
-@functools.lru_cache(maxsize=256)
+@tensor_cache(maxsize=256)
 def contributions(in_len: int, out_len: int, scale: float, antialias: bool = True) -> tuple[Tensor, Tensor]:
     """Source indices (out_len, P), int64, mirrored into [0, in_len), and their weights (float64).
 
@@ -57,7 +57,7 @@ def contributions(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     return idx.contiguous(), w.contiguous()
 
 
-@functools.lru_cache(maxsize=64)
+@tensor_cache(maxsize=64)
 def _banded(in_len: int, out_len: int, scale: float, antialias: bool, window: int) -> tuple:
     """The resize along one axis as dense blocks: ((out_start, out_end, in_start, matrix), ...).
 
@@ -77,7 +77,7 @@ def _banded(in_len: int, out_len: int, scale: float, antialias: bool, window: in
     return tuple(blocks)
 
 
-@functools.lru_cache(maxsize=64)
+@tensor_cache(maxsize=64)
 def _banded_on(in_len: int, out_len: int, scale: float, antialias: bool, device: torch.device, dtype: torch.dtype):
     """`_banded` with its matrices already on the device and in the dtype of the data."""
     blocks = _banded(in_len, out_len, scale, antialias, _WINDOW)

@@ -44,10 +44,10 @@ def test_photo_configs_merge_over_the_cpu_recipe(path):
         assert model.scale == scale
 
 
-def test_srcnn_configs_replace_the_recipe_lr_mult_and_use_he_init():
+def test_srcnn_cpu_configs_drop_the_papers_lr_mult_and_use_he_init():
     for path in (CONFIGS / "srcnn_photo_cpu.toml", CONFIGS / "srcnn_mse_cpu.toml"):
         cfg = build_config("", scale=4, config_file=path)
-        assert recipe("srcnn", "mse", "cpu")["train"]["lr_mult"] == {"reconstruct": 0.1}
+        assert recipe("srcnn", "mse", "paper")["train"]["lr_mult"] == {"reconstruct": 0.1}
         assert cfg["train"]["lr_mult"] == {}, path.name
         assert cfg["model"]["overrides"] == {"init": "he"}, path.name
     assert hr_size(build_config("", scale=2, config_file=CONFIGS / "srcnn_photo_cpu.toml")) == 36

@@ -7,7 +7,6 @@ are decoded and encoded by the small PNG codec at the bottom of this file.
 
 from __future__ import annotations
 
-import functools
 import glob
 import os
 import stat
@@ -26,6 +25,7 @@ from PIL import ImageFile, UnidentifiedImageError
 
 from gan_sr.errors import ConfigError, ImageError
 from gan_sr.io.atomic import atomic_write
+from gan_sr.tensor_cache import tensor_cache
 
 PathLike = Union[str, os.PathLike]
 
@@ -373,7 +373,7 @@ def _to_integer_planes(x: torch.Tensor | np.ndarray, what: str, path: Path) -> t
     return t
 
 
-@functools.lru_cache(maxsize=2)
+@tensor_cache(maxsize=2)
 def _float32_thresholds(bits: int) -> torch.Tensor:
     """t[k] = the smallest float32 that _levels (float64, half up) sends to level >= k; t[0] = -inf, t[peak+1] = inf."""
     peak = (1 << bits) - 1

@@ -8,13 +8,13 @@ scores 8-bit images, so quantize SR outputs (`gan_sr.io.images.quantize`) before
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from gan_sr.errors import ConfigError, ImageError
+from gan_sr.tensor_cache import tensor_cache
 
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 """BT.601 luma for RGB in [0, 1], giving Y in [16, 235] (MATLAB rgb2ycbcr)."""
@@ -76,7 +76,7 @@ def psnr_planes(a: Tensor, b: Tensor, *, crop: int = 0) -> Tensor:
     return 10.0 * torch.log10((255.0**2) / mse)
 
 
-@functools.lru_cache(maxsize=8)
+@tensor_cache(maxsize=8)
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
     """1-D normalised Gaussian taps (float64); the 2-D window is its outer product."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
