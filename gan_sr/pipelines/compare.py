@@ -122,7 +122,6 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     from gan_sr.io.checkpoints import load_checkpoint
     from gan_sr.io.images import write_image
     from gan_sr.io.paths import check_output_outside
-    from gan_sr.metrics.sample_quality import SampleScorer
     from gan_sr.train.gan import generate, load_generator
 
     scale, n, pairs = ph.check_scale(scale), ph.check_n(n, ref), ph.check_pairs(pairs)
@@ -194,7 +193,6 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
 
     gan_c = ph.gan_compute(gan_meta)
     rows: list[dict[str, Any]] = []
-    notes: list[str] = []
     k = real.shape[0]
     for m in parsed:
         c = sr_compute(None if m.ckpt is None or not m.ckpt.is_file() else m.ckpt)
@@ -207,27 +205,11 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
         c = joint_compute(load_checkpoint(p).get("meta") or {})
         rows.append({"arm": label, "kind": "joint", "source": str(p),
                      **{key: c[key] for key in COMPUTE_COLUMNS if key in c}, "compute_note": "; ".join(c["notes"])})
-    scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device)
-    bar = ph.progress_bar(len(rows) + 1, quiet, "score")
-    bar.unit = "set"
-    try:
-        for row in rows:
-            row["total_wall_s"] = _total(row)
-            row.update(ph.score_fields(scorer.score(outputs[row["arm"]][:k])))
-            row.update(timing[row["arm"]])
-            bar.update()
-        floor, sentence = ph.real_row(ref, scorer, split=split)
-        bar.update()
-    finally:
-        bar.close()
-    if k < n:
-        notes.append(f"scored on the first {k} samples: {ref} ({split}) holds {k} images")
-    notes.append(sentence)
-    if floor is not None:
-        rows.append({"arm": "real", "kind": "real", "source": f"{ref} ({ph.DISJOINT_SPLIT[split]} vs {split})",
-                     **ph.score_fields(floor)})
-    if scorer.real_diversity() is not None:
-        notes.append(f"MS-SSIM diversity of the {k} reference images: {scorer.real_diversity():.4f} ({pairs} pairs)")
+    for row in rows:
+        row["total_wall_s"] = _total(row)
+        row.update(timing[row["arm"]])
+    notes = ph.score_rows(rows, "arm", {"kind": "real"}, outputs, real, ref=ref, split=split, n=n, seed=seed,
+                          pairs=pairs, inception=inception, device=device, quiet=quiet)
     notes += [
         "SWD x1e3 per Laplacian level and mean, against the same reference images (lower is closer); msssim: mean "
         "MS-SSIM between random pairs of the arm's images (diversity; lower = more varied)",

@@ -381,6 +381,35 @@ def progress_bar(total: int, quiet: bool, desc: str):
     return bar
 
 
+def score_rows(rows: list[dict], key: str, real_fields: dict, outputs: dict[str, Tensor], real: Tensor, *, ref,
+               split: str, n: int, seed: int, pairs: int, inception, device, quiet: bool) -> list[str]:
+    """Score each row's images (outputs[row[key]]) against `real` in place, append the real-vs-real noise-floor
+    row (`real_fields` fills its other label columns) and return the notes that explain them."""
+    from gan_sr.metrics.sample_quality import SampleScorer
+
+    scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device)
+    k = real.shape[0]
+    bar = progress_bar(len(rows) + 1, quiet, "score")
+    bar.unit = "set"
+    try:
+        for row in rows:
+            row.update(score_fields(scorer.score(outputs[row[key]][:k])))
+            bar.update()
+        floor, sentence = real_row(ref, scorer, split=split)
+        bar.update()
+    finally:
+        bar.close()
+    notes = [f"scored on the first {k} samples: {ref} ({split}) holds {k} images"] if k < n else []
+    notes.append(sentence)
+    if floor is not None:
+        rows.append({key: "real", **real_fields, "source": f"{ref} ({DISJOINT_SPLIT[split]} vs {split})",
+                     **score_fields(floor)})
+    if scorer.real_diversity() is not None:
+        notes.append(f"MS-SSIM diversity of the {k} reference images: {scorer.real_diversity():.4f} "
+                     f"({pairs} random pairs; lower = more diverse, a method far above it has lost variety)")
+    return notes
+
+
 def gan_compute(meta: dict) -> dict:
     """{"kimg", "wall_s"} of a GAN checkpoint's meta (None where the file does not say)."""
     return {"kimg": meta.get("kimg"), "wall_s": meta.get("wall_s")}
@@ -397,7 +426,6 @@ def run_posthoc(methods: str | Sequence[str], *, gan: str | os.PathLike | None =
     """
     from gan_sr.io.checkpoints import load_checkpoint
     from gan_sr.io.paths import check_output_outside
-    from gan_sr.metrics.sample_quality import SampleScorer
     from gan_sr.train.gan import generate, load_generator
 
     scale, n, pairs = check_scale(scale), check_n(n, ref), check_pairs(pairs)
@@ -445,28 +473,8 @@ def run_posthoc(methods: str | Sequence[str], *, gan: str | os.PathLike | None =
          "sample_s": sample_s, "upscale_s": times[m.label], "total_s": sample_s + times[m.label]} for m in parsed]
     notes: list[str] = []
     if real is not None:
-        scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device)
-        k = real.shape[0]
-        bar = progress_bar(len(rows) + 1, quiet, "score")
-        bar.unit = "set"
-        try:
-            for row in rows:
-                row.update(score_fields(scorer.score(outputs[row["method"]][:k])))
-                bar.update()
-            floor, sentence = real_row(ref, scorer, split=split)
-            bar.update()
-        finally:
-            bar.close()
-        if k < n:
-            notes.append(f"scored on the first {k} samples: {ref} ({split}) holds {k} images")
-        notes.append(sentence)
-        if floor is not None:
-            rows.append({"method": "real", "model": "-", "source": f"{ref} ({DISJOINT_SPLIT[split]} vs {split})",
-                         **score_fields(floor)})
-        if scorer.real_diversity() is not None:
-            notes.append(f"MS-SSIM diversity of the {k} reference images: {scorer.real_diversity():.4f} "
-                         f"({pairs} random pairs; lower = more diverse, a method far above it has lost variety)")
-    if real is not None:
+        notes = score_rows(rows, "method", {"model": "-"}, outputs, real, ref=ref, split=split, n=n, seed=seed,
+                           pairs=pairs, inception=inception, device=device, quiet=quiet)
         notes.append("SWD x1e3 per Laplacian level and mean (lower is closer to the reference); msssim: mean "
                      "MS-SSIM of random pairs of the method's images (diversity)")
     notes.append(f"seconds per sample on {device} with {torch.get_num_threads()} thread(s): sample_s for the GAN, "
