@@ -49,7 +49,7 @@ def test_srcnn_cpu_configs_drop_the_papers_lr_mult_and_use_he_init():
         cfg = build_config("", scale=4, config_file=path)
         assert recipe("srcnn", "mse", "paper")["train"]["lr_mult"] == {"reconstruct": 0.1}
         assert cfg["train"]["lr_mult"] == {}, path.name
-        assert cfg["model"]["overrides"] == {"init": "he"}, path.name
+        assert cfg["model"]["overrides"] == {"init": "he", "residual": "bicubic"}, path.name
     assert hr_size(build_config("", scale=2, config_file=CONFIGS / "srcnn_photo_cpu.toml")) == 36
 
 

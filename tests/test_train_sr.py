@@ -173,9 +173,10 @@ def test_short_run_writes_logs_checkpoints_and_card(tmp_path, data):
     import json
 
     assert json.loads((run / "config.json").read_text())["config"]["train"]["steps"] == 4
-    # the same folder again is refused; resuming with run-changing options too
+    # the same folder with another config is refused (the same command would continue it); resuming with
+    # run-changing options too
     res = CliRunner().invoke(main, ["sr", "train", "--model", "espcn", "--data", str(data), "--run-dir", str(run)])
-    assert res.exit_code == 2 and "already holds a run" in res.output
+    assert res.exit_code == 2 and "holds a run of another configuration" in res.output
     res = CliRunner().invoke(main, ["sr", "train", "--resume", str(run), "--batch", "8"])
     assert res.exit_code == 2 and "drop --batch" in res.output
     # resuming with more steps continues from step 4
@@ -318,7 +319,7 @@ def test_nan_with_rollback_resumes_at_half_lr(tmp_path, data):
 
 def test_huge_lr_diverges_with_a_clear_cli_error(tmp_path, data):
     res = CliRunner().invoke(main, ["sr", "train", "--model", "espcn", "--scale", "2", "--data", str(data),
-                                    "--hr-size", "16", "--batch", "2", "--steps", "20", "--lr", "1e30",
+                                    "--hr-size", "16", "--batch", "2", "--steps", "20", "--lr", "1e38",
                                     "--run-dir", str(tmp_path / "r"), "--quiet"])
     assert res.exit_code == 2
     assert "Error: step" in res.output and "is not finite" in res.output

@@ -27,6 +27,7 @@ def gan() -> None:
     "gansr gan train --data data/anime --res 64 --loss ns --aug ada --kimg 200",
     "gansr gan train --data data/anime --res 64 --aug fixed:0.3 --run-dir runs/gan_fixed",
     "gansr gan train --resume runs/gan --kimg 400",
+    "gansr gan train --data data/heads/64 --res 64 --kimg 500 --run-dir runs/heads64   # again: continues",
     "torchrun --nproc_per_node 2 -m gan_sr gan train --data data/anime --preset gpu --device cuda",
 ))
 @click.option("--data", type=click.Path(file_okay=False), help="Built dataset (uses train/) or a folder of images.")
@@ -74,11 +75,18 @@ def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batc
             a = cfg["aug"]
             tag = a["mode"] if a["mode"] != "fixed" else f"fixed{a['p']:g}"
             run_dir = f"runs/gan_{cfg['model']['res']}_{cfg['train']['loss']}_{tag}"
-        if not quiet:
-            click.echo(f"Training {cfg['model']['res']} px GAN ({cfg['train']['loss']}, aug {cfg['aug']['mode']}, "
-                       f"preset {cfg['model']['preset']}) for {cfg['train']['kimg']:g} kimg in {run_dir}")
-            click.echo(f"TensorBoard: tensorboard --logdir {Path(run_dir) / 'tb'}")
-        summary = train_gan(cfg, run_dir=run_dir, quiet=quiet)
+        from gan_sr.train.loop import RunDir
+
+        if RunDir(run_dir).continues(cfg, ignore=("train.kimg",)):  # the same command given again continues
+            if not quiet:
+                click.echo(f"Continuing the run in {run_dir} to {cfg['train']['kimg']:g} kimg")
+            summary = train_gan(resume=run_dir, kimg=cfg["train"]["kimg"], quiet=quiet)
+        else:
+            if not quiet:
+                click.echo(f"Training {cfg['model']['res']} px GAN ({cfg['train']['loss']}, aug {cfg['aug']['mode']}, "
+                           f"preset {cfg['model']['preset']}) for {cfg['train']['kimg']:g} kimg in {run_dir}")
+                click.echo(f"TensorBoard: tensorboard --logdir {Path(run_dir) / 'tb'}")
+            summary = train_gan(cfg, run_dir=run_dir, quiet=quiet)
     if not quiet:
         click.echo(f"Done: {summary['kimg']:g} kimg in {summary['wall_s']:.0f} s "
                    f"({summary.get('sec_per_kimg', float('nan')):.1f} s/kimg last tick), p = {summary['p']:.3f}, "

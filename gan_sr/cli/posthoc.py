@@ -20,7 +20,7 @@ def sr_option(default):
     return click.option(
         "--sr", "methods", multiple=True, default=default, show_default=True,
         metavar="NAME|all|LABEL=CKPT",
-        help="SR method(s): bicubic, anime4k, srcnn, espcn, srgan, esrgan (shipped checkpoints), all, or "
+        help="SR method(s): bicubic, anime4k, srcnn, espcn, srresnet, srgan, rrdb, esrgan (shipped checkpoints), all, or "
              "LABEL=CKPT for a trained checkpoint. Repeat or give a comma list.")
 
 

@@ -12,7 +12,7 @@ from gan_sr.cli.common import echo_table, examples
 @click.command(epilog=examples("gansr sr bench --models all --data Set5,Set14 --scale 4",
                                "gansr sr bench --models bicubic,anime4k,espcn --data data/anime --ckpt espcn=runs/espcn/best.pt"))
 @click.option("--models", default="all", show_default=True,
-              help="'all' or comma-separated names (bicubic, anime4k, srcnn, espcn, srgan, esrgan). Learned models "
+              help="'all' or comma-separated names (bicubic, anime4k, srcnn, espcn, srresnet, srgan, rrdb, esrgan). Learned models "
                    "without a checkpoint are listed as skipped.")
 @click.option("--data", "data", multiple=True, default=("Set5",), show_default=True,
               help="Comma-separated Set5, Set14, BSD100, T91 (from $GANSR_SHARED/datasets or ../shared/datasets) "

@@ -18,14 +18,15 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
     "gansr sr train --model espcn --scale 4 --data data/anime --preset cpu",
     "gansr sr train --model esrgan --stage gan --data data/anime --init runs/esrgan_x4_psnr/best.pt --vgg-weights vgg19-dcbb9e9d.pth",
     "gansr sr train --resume runs/espcn_x4_mse --steps 5000",
+    "gansr sr train --model rrdb --scale 4 --data data/anime --run-dir runs/rrdb_x4   # same command again: resumes",
     "gansr sr train --model espcn --scale 2 --data data/anime --degradation mixed --init checkpoints/espcn_x2.pt",
     "torchrun --nproc_per_node 2 -m gan_sr sr train --model srgan --data data/anime",
 ))
-@click.option("--model", help="Model to train: srcnn, espcn, srgan, esrgan.")
+@click.option("--model", help="Model to train: srcnn, espcn, srresnet, rrdb (PSNR-oriented), srgan, esrgan (their GAN stages).")
 @click.option("--scale", type=int, help="Upscaling factor (default 4).")
 @click.option("--data", type=click.Path(file_okay=False), help="Built dataset folder with train/ and val/.")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), help="Recipe and model size (default cpu).")
-@click.option("--stage", help="Training stage: mse (srcnn, espcn, srgan), psnr (esrgan), gan (srgan, esrgan).")
+@click.option("--stage", help="Training stage: mse (srcnn, espcn, srresnet, srgan), psnr (rrdb, esrgan), gan (srgan, esrgan).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML config merged over the recipe (see experiments/configs/).")
 @click.option("--steps", type=int, help="Total training steps (also extends a resumed run).")
@@ -48,9 +49,11 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--channels-last/--no-channels-last", default=None, help="channels_last memory format.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, help="Seed for init, data order and augmentation.")
+@click.option("--for-minutes", type=float, help="Checkpoint and stop after this many minutes (a slice of a "
+              "campaign; the same command continues).")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
 def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size, lr, resume, run_dir, init,
-          degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, quiet):
+          degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, for_minutes, quiet):
     """Train an SR model (resumable, TensorBoard, torchrun-ready)."""
     from gan_sr.train.sr import SRTrainer, build_config
 
@@ -61,9 +64,9 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
         if clash:
             names = ", ".join("--" + k.replace("_file", "").replace("_", "-") for k in clash)
             raise ConfigError(f"--resume continues a run with its saved config; drop {names} "
-                              "(only --steps, --data, --vgg-weights, --device, --quiet apply)")
+                              "(only --steps, --data, --vgg-weights, --device, --for-minutes, --quiet apply)")
         trainer = SRTrainer(None, data=data, resume=resume, vgg_weights=vgg_weights, device=device,
-                            quiet=quiet, command=command, steps=steps)
+                            quiet=quiet, command=command, steps=steps, for_minutes=for_minutes)
     else:
         if not data:
             raise ConfigError("--data is required for a new run (a folder with train/ and val/)")
@@ -90,8 +93,12 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
         if perceptual not in (None, "none") and cfg["loss"]["perceptual"]["weight"] <= 0:
             raise ConfigError(f"--perceptual {perceptual}: this recipe has no perceptual loss (weight 0); "
                               "set loss.perceptual.weight in --config")
-        trainer = SRTrainer(cfg, data=data, run_dir=run_dir, init=init, vgg_weights=vgg_weights, device=device,
-                            quiet=quiet, command=command)
+        if run_dir and _same_run(run_dir, cfg, data, init):
+            trainer = SRTrainer(None, data=data, resume=run_dir, vgg_weights=vgg_weights, device=device,
+                                quiet=quiet, command=command, steps=cfg["train"]["steps"], for_minutes=for_minutes)
+        else:
+            trainer = SRTrainer(cfg, data=data, run_dir=run_dir, init=init, vgg_weights=vgg_weights, device=device,
+                                quiet=quiet, command=command, for_minutes=for_minutes)
     if trainer.dist.is_main and not quiet:
         m = trainer.cfg["model"]
         click.echo(f"Training {m['name']} x{m['scale']} ({m['stage']} stage, preset {m['preset']}) "
@@ -102,6 +109,22 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
         val = ", ".join(f"{k} {v:.4f}" for k, v in result.val.items())
         click.echo(f"Done at step {result.step} in {result.wall_s:.0f} s; last val {val}; "
                    f"best val PSNR {result.best_psnr:.4f} dB -> {trainer.run.best}")
+
+
+def _same_run(run_dir: str, cfg: dict, data: str, init: str | None) -> bool:
+    """True when RUN_DIR holds a run of this very config (train.steps aside), data and init: the same
+    command given again continues it (ConfigError when it holds another run)."""
+    from pathlib import Path
+
+    from gan_sr.train.loop import RunDir
+
+    run = RunDir(run_dir)
+    if run.config_file.is_file():  # the run folder records data as given: compare it resolved
+        saved = run.read_config()
+        if Path(saved.get("data", "")).resolve() == Path(data).resolve():
+            data = saved.get("data", data)
+    record = {"config": cfg, "data": str(data), "init": str(init) if init else None}
+    return run.continues(record, ignore=("config.train.steps", "command", "vgg_weights"))
 
 
 @click.command(epilog=examples("gansr sr interpolate psnr.ckpt gan.ckpt --alpha 0.8 -o interp.ckpt"))

@@ -31,7 +31,9 @@ PRESETS: dict[str, dict] = {
     "gpu": {"z_dim": 512, "w_dim": 512, "mapping_layers": 4, "channel_base": 16384, "channel_max": 512,
             "mbstd_group": 4},
 }
-_KEYS = ("res", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group")
+_KEYS = ("res", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group", "arch")
+ARCHS = ("stylegan2-lite", "dcgan")
+"""Generator families (option `arch`; absent means stylegan2-lite): this module's, and gan_sr.gan.dcgan's."""
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -46,7 +48,9 @@ def gan_config(res: int, preset: str = "cpu", **overrides) -> dict:
     if unknown:
         raise ConfigError(f"unknown GAN network option(s) {unknown}; known: {', '.join(_KEYS[1:])}")
     cfg = {"res": res, **PRESETS[preset], **overrides, "preset": preset}
-    for key in _KEYS[1:]:
+    if cfg.get("arch", ARCHS[0]) not in ARCHS:
+        raise ConfigError(f"GAN network option arch={cfg['arch']!r}: choose {', '.join(ARCHS)}")
+    for key in _KEYS[1:-1]:
         if int(cfg[key]) < 1:
             raise ConfigError(f"GAN network option {key}={cfg[key]} must be a positive integer")
     return cfg
@@ -245,6 +249,15 @@ class Discriminator(nn.Module):
         return self.out(self.fc(x.flatten(1)))
 
 
-def build_gan(cfg: dict) -> tuple[Generator, Discriminator]:
-    """Generator and discriminator for a config from `gan_config` (as stored in checkpoints)."""
-    return Generator(**cfg), Discriminator(**cfg)
+def build_generator(cfg: dict) -> nn.Module:
+    """The generator of a config from `gan_config` (as stored in checkpoints), of its family `arch`."""
+    if cfg.get("arch", ARCHS[0]) == "dcgan":
+        from gan_sr.gan.dcgan import DCGenerator
+
+        return DCGenerator(**cfg)
+    return Generator(**cfg)
+
+
+def build_gan(cfg: dict) -> tuple[nn.Module, Discriminator]:
+    """Generator and discriminator for a config from `gan_config`; D is the residual D for every family."""
+    return build_generator(cfg), Discriminator(**cfg)

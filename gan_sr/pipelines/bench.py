@@ -46,7 +46,7 @@ __all__ = ["KNOWN_DATASETS", "Sample", "shared_datasets_dir", "resolve_dataset",
            "run_bench", "merge_results", "write_summary"]
 
 KNOWN_DATASETS = ("Set5", "Set14", "BSD100", "T91")
-GRID_ORDER = ("bicubic", "anime4k", "srcnn", "espcn", "srgan", "esrgan", "esrgan_interp")
+GRID_ORDER = ("bicubic", "anime4k", "srcnn", "espcn", "srresnet", "srgan", "rrdb", "esrgan", "esrgan_interp")
 """Column order of tables and grids; other entries (--ckpt NAME=PATH) follow in the order given."""
 GRID_CROP = 96
 

@@ -51,6 +51,20 @@ def check_scale(scale: int, allowed: tuple[int, ...] | None = None) -> int:
     return scale
 
 
+RESIDUALS = ("none", "bicubic")
+"""Global residual options of the learnable models: "bicubic" adds the MATLAB-bicubic upsample of the input
+to the network's output (VDSR; Real-ESRGAN's SRVGGNetCompact adds a nearest upsample), so a fresh net with
+a near-zero last layer starts at the bicubic baseline and learns only the missing detail."""
+
+
+def check_residual(residual: str) -> str:
+    """'none' or 'bicubic'; ConfigError otherwise."""
+    r = str(residual).lower()
+    if r not in RESIDUALS:
+        raise ConfigError(f"option residual must be one of {', '.join(RESIDUALS)}, got {residual!r}")
+    return r
+
+
 def check_channels(channels: str) -> str:
     """'y' (luma through the network, chroma by bicubic) or 'rgb'; ConfigError otherwise."""
     c = str(channels).lower()

@@ -5,25 +5,29 @@ All convolutions run at LR resolution: 5x5 -> 64, tanh; 3x3 -> 32, tanh; 3x3 -> 
 periodic shuffle (PixelShuffle r) builds the HR image. The paper works on Y (Cb, Cr bicubic).
 "Same" zero padding keeps sizes. The paper gives no init; this follows the common public
 re-implementation (yjn870/ESPCN-pytorch): N(0, 2 / (k*k*out)) for the hidden layers, N(0, 0.001^2)
-for the last, zero biases.
+for the last, zero biases. Option residual="bicubic" (not in the paper; the CPU recipes use it): the
+network predicts the difference to the bicubic upsample, so it starts at the baseline.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
-from gan_sr.sr.bicubic import check_channels, check_scale, luma, merge_luma
+from gan_sr.sr.bicubic import bicubic_upscale, check_channels, check_residual, check_scale, rgb_to_ycbcr, ycbcr_to_rgb
 
 
 class ESPCN(nn.Module):
     """ESPCN on Y (paper) or RGB; `widths` are the two hidden layer sizes (64, 32)."""
 
-    def __init__(self, scale: int, *, channels: str = "y", widths: tuple[int, int] = (64, 32)) -> None:
+    def __init__(self, scale: int, *, channels: str = "y", widths: tuple[int, int] = (64, 32),
+                 residual: str = "none") -> None:
         super().__init__()
         self.scale = check_scale(scale)
         self.channels = check_channels(channels)
+        self.residual = check_residual(residual)
         n1, n2 = (int(w) for w in widths)
         c = 1 if self.channels == "y" else 3
         self.body = nn.Sequential(
@@ -44,8 +48,15 @@ class ESPCN(nn.Module):
 
     def forward(self, lr: Tensor) -> Tensor:
         if self.channels == "rgb":
-            return self.net(lr)
-        return merge_luma(self.net(luma(lr)), lr, self.scale)
+            out = self.net(lr)
+            return out + bicubic_upscale(lr, self.scale) if self.residual == "bicubic" else out
+        # Bicubic and the YCbCr transform are both affine with weights summing to one, so they commute.
+        ycc = rgb_to_ycbcr(lr)
+        up = bicubic_upscale(ycc, self.scale)
+        y = self.net(ycc[:, :1]).to(up.dtype)
+        if self.residual == "bicubic":
+            y = y + up[:, :1]
+        return ycbcr_to_rgb(torch.cat([y, up[:, 1:]], dim=1))
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}, channels={self.channels!r}"
+        return f"scale={self.scale}, channels={self.channels!r}, residual={self.residual!r}"

@@ -348,6 +348,36 @@ register(ModelSpec(
 ))
 
 register(ModelSpec(
+    name="srresnet",
+    summary="SRResNet: the SRGAN generator trained with MSE only (the best-PSNR option of that family)",
+    paper="Ledig et al., Photo-Realistic SISR Using a GAN, CVPR 2017 (SRResNet, MSE)",
+    builder=SRResNet,
+    presets={
+        "paper": {"follows": "Ledig et al. 2017: 16 blocks, 64 filters, MSE", "num_blocks": 16, "nf": 64,
+                  "batch_norm": True},
+        "cpu": {"follows": "SRResNet at half depth and width (8 blocks, 32 filters), as srgan's cpu preset",
+                "num_blocks": 8, "nf": 32, "batch_norm": True},
+    },
+    scales=_SCALES,
+    learnable=True,
+))
+
+register(ModelSpec(
+    name="rrdb",
+    summary="RRDBNet trained with L1 only: ESRGAN's PSNR-oriented model (the best-PSNR option of that family)",
+    paper="Wang et al., ESRGAN: Enhanced SR GANs, ECCV Workshops 2018 (RRDB_PSNR)",
+    builder=RRDBNet,
+    presets={
+        "paper": {"follows": "Wang et al. 2018: 23 RRDBs, nf 64, growth 32 (16.7 M params), L1",
+                  "num_blocks": 23, "nf": 64, "gc": 32},
+        "cpu": {"follows": "RRDBNet at 4 blocks, nf 32, growth 16, as esrgan's cpu preset", "num_blocks": 4,
+                "nf": 32, "gc": 16},
+    },
+    scales=_SCALES,
+    learnable=True,
+))
+
+register(ModelSpec(
     name="esrgan",
     summary="RRDBNet generator (23 RRDBs, nearest-neighbour upsampling); PSNR stage = RRDB",
     paper="Wang et al., ESRGAN: Enhanced SR GANs, ECCV Workshops 2018",

@@ -8,7 +8,9 @@ upsampling, conv, LeakyReLU; conv, LeakyReLU; conv -> 3. Trained with L1 it is "
 model), with perceptual + RaGAN loss "ESRGAN"; with 6 blocks it is Real-ESRGAN's anime model.
 The paper defines x4; x2 here is one nearest x2 stage and x3 one nearest x3 stage (BasicSR instead
 pixel-unshuffles the input for x2). Parameter names follow BasicSR, so its x4 weights load.
-Init as the reference code: He normal scaled by 0.1 inside the dense blocks, zero biases.
+Init as the reference code: He normal scaled by 0.1 inside the dense blocks, zero biases. Option
+residual="bicubic" (not in the paper; the CPU recipes use it) adds the bicubic upsample of the input
+to the output, with the last conv scaled by 0.01, so the net starts at the baseline.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_sr.sr.bicubic import check_scale
+from gan_sr.sr.bicubic import bicubic_upscale, check_residual, check_scale
 from gan_sr.sr.srresnet import upsampling_stages
 
 
@@ -60,9 +62,11 @@ class RRDB(nn.Module):
 class RRDBNet(nn.Module):
     """The ESRGAN generator: `num_blocks` RRDBs of width `nf` and growth `gc`, nearest upsampling."""
 
-    def __init__(self, scale: int, *, num_blocks: int = 23, nf: int = 64, gc: int = 32) -> None:
+    def __init__(self, scale: int, *, num_blocks: int = 23, nf: int = 64, gc: int = 32,
+                 residual: str = "none") -> None:
         super().__init__()
         self.scale = check_scale(scale)
+        self.residual = check_residual(residual)
         self.stages = upsampling_stages(self.scale)
         self.conv_first = nn.Conv2d(3, nf, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(nf, gc) for _ in range(int(num_blocks))))
@@ -72,13 +76,18 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(nf, nf, 3, padding=1)
         self.conv_last = nn.Conv2d(nf, 3, 3, padding=1)
         self.lrelu = nn.LeakyReLU(0.2, inplace=True)
+        if self.residual == "bicubic":
+            with torch.no_grad():
+                self.conv_last.weight.mul_(0.01)
+                self.conv_last.bias.zero_()
 
     def forward(self, lr: Tensor) -> Tensor:
         feat = self.conv_first(lr)
         feat = feat + self.conv_body(self.body(feat))
         for i, r in enumerate(self.stages, start=1):
             feat = self.lrelu(getattr(self, f"conv_up{i}")(F.interpolate(feat, scale_factor=r, mode="nearest")))
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+        out = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        return out + bicubic_upscale(lr, self.scale) if self.residual == "bicubic" else out
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}"
+        return f"scale={self.scale}, residual={self.residual!r}"

@@ -7,7 +7,8 @@ Differences from the paper, so that output size equals input size: zero "same" p
 valid convolutions. Init "paper": weights N(0, 0.001^2), biases 0 - tuned for the paper's ~1e8
 backpropagations, it spends the first thousands of Adam steps below bicubic. Init "he": He-normal
 for the two ReLU layers (reconstruction still N(0, 0.001^2)), which passes bicubic within a few
-hundred steps (experiments/results/photo_repro/results.md).
+hundred steps (experiments/results/photo_repro/results.md). Option residual="bicubic" (VDSR's global
+residual, not in SRCNN): the three convolutions predict the difference to their bicubic input.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.errors import ConfigError
-from gan_sr.sr.bicubic import bicubic_upscale, check_channels, check_scale, rgb_to_ycbcr, ycbcr_to_rgb
+from gan_sr.sr.bicubic import bicubic_upscale, check_channels, check_residual, check_scale, rgb_to_ycbcr, ycbcr_to_rgb
 
 
 INITS = ("paper", "he")
@@ -26,10 +27,11 @@ class SRCNN(nn.Module):
     """SRCNN f1-f2-f3 with widths n1, n2; channels 'y' (paper) or 'rgb'; init 'paper' or 'he'."""
 
     def __init__(self, scale: int, *, channels: str = "y", kernels: tuple[int, int, int] = (9, 1, 5),
-                 widths: tuple[int, int] = (64, 32), init: str = "paper") -> None:
+                 widths: tuple[int, int] = (64, 32), init: str = "paper", residual: str = "none") -> None:
         super().__init__()
         self.scale = check_scale(scale)
         self.channels = check_channels(channels)
+        self.residual = check_residual(residual)
         f1, f2, f3 = _odd_kernels(kernels)
         n1, n2 = (int(w) for w in widths)
         c = 1 if self.channels == "y" else 3
@@ -47,8 +49,9 @@ class SRCNN(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def net(self, x: Tensor) -> Tensor:
-        """The three convolutions on an already upscaled image (Y or RGB)."""
-        return self.reconstruct(self.relu(self.map(self.relu(self.extract(x)))))
+        """The three convolutions on an already upscaled image (Y or RGB), plus it with the global residual."""
+        out = self.reconstruct(self.relu(self.map(self.relu(self.extract(x)))))
+        return out + x if self.residual == "bicubic" else out
 
     def forward(self, lr: Tensor) -> Tensor:
         if self.channels == "rgb":
@@ -59,7 +62,7 @@ class SRCNN(nn.Module):
         return ycbcr_to_rgb(torch.cat([y.to(up.dtype), up[:, 1:]], dim=1))
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}, channels={self.channels!r}"
+        return f"scale={self.scale}, channels={self.channels!r}, residual={self.residual!r}"
 
 
 def _odd_kernels(kernels) -> tuple[int, int, int]:

@@ -14,7 +14,9 @@ and a sub-pixel checkerboard, and 200 MSE steps did not undo it (drawn-art test 
 He-normal convs with zero biases; each residual block's last BN and the body's closing BN start with
 gamma = 0 (Goyal et al. 2017), so blocks are identities; the sub-pixel convs use ICNR (Aitken et al.
 2017: the r*r filters of one output channel start equal, i.e. nearest-neighbour upsampling, no
-checkerboard); the last conv is scaled by 0.1.
+checkerboard); the last conv is scaled by 0.1. Option residual="bicubic" (not in the paper; the CPU
+recipes use it) adds the bicubic upsample of the input to the output, with the last conv scaled by
+0.01 instead, so the net starts at the baseline.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.errors import ConfigError
-from gan_sr.sr.bicubic import check_scale
+from gan_sr.sr.bicubic import bicubic_upscale, check_residual, check_scale
 
 
 def upsampling_stages(scale: int) -> list[int]:
@@ -64,9 +66,11 @@ class ResidualBlock(nn.Module):
 class SRResNet(nn.Module):
     """The SRGAN generator: `num_blocks` residual blocks of width `nf`, sub-pixel upsampling."""
 
-    def __init__(self, scale: int, *, num_blocks: int = 16, nf: int = 64, batch_norm: bool = True) -> None:
+    def __init__(self, scale: int, *, num_blocks: int = 16, nf: int = 64, batch_norm: bool = True,
+                 residual: str = "none") -> None:
         super().__init__()
         self.scale = check_scale(scale)
+        self.residual = check_residual(residual)
         norm = nn.BatchNorm2d(nf) if batch_norm else nn.Identity()
         self.head = nn.Sequential(nn.Conv2d(3, nf, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*(ResidualBlock(nf, batch_norm) for _ in range(int(num_blocks))))
@@ -91,12 +95,13 @@ class SRResNet(nn.Module):
                 nn.init.zeros_(norm.weight)
         for stage, r in zip(self.upsample, upsampling_stages(self.scale)):
             icnr_(stage[0].weight, r)
-        self.tail.weight.mul_(0.1)
+        self.tail.weight.mul_(0.01 if self.residual == "bicubic" else 0.1)
 
     def forward(self, lr: Tensor) -> Tensor:
         feat = self.head(lr)
         feat = feat + self.body_out(self.body(feat))
-        return self.tail(self.upsample(feat))
+        out = self.tail(self.upsample(feat))
+        return out + bicubic_upscale(lr, self.scale) if self.residual == "bicubic" else out
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}"
+        return f"scale={self.scale}, residual={self.residual!r}"

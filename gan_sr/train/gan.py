@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
-from gan_sr.gan.networks import Generator, build_gan, gan_config, to_gan, to_unit
+from gan_sr.gan.networks import ARCHS, Generator, build_gan, build_generator, gan_config, to_gan, to_unit
 from gan_sr.losses import adversarial as adv
 from gan_sr.train.loop import (
     EMA,
@@ -240,7 +240,8 @@ class GanTrainer:
     def payload(self) -> dict:
         return {
             "kind": "gan",
-            "model": {"name": MODEL_NAME, "scale": 1, "preset": self.netcfg["preset"], "config": dict(self.netcfg)},
+            "model": {"name": self.netcfg.get("arch", MODEL_NAME), "scale": 1, "preset": self.netcfg["preset"],
+                      "config": dict(self.netcfg)},
             "state_dict": self.G.state_dict(),
             "ema": self.ema.state_dict(),
             "discriminator": self.D.state_dict(),
@@ -521,11 +522,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, ema:
     from gan_sr.io.checkpoints import load_checkpoint
 
     ck = load_checkpoint(path, map_location="cpu")
-    if ck.get("kind") != "gan" or ck.get("model", {}).get("name") != MODEL_NAME:
+    if ck.get("kind") != "gan" or ck.get("model", {}).get("name") not in ARCHS:
         raise CheckpointError(f"{path}: a {ck.get('kind')!r} checkpoint of {ck.get('model', {}).get('name')!r}, "
-                              f"not a GAN generator ({MODEL_NAME}); pass a `gansr gan train` last.pt")
+                              f"not a GAN generator ({', '.join(ARCHS)}); pass a `gansr gan train` last.pt")
     cfg = ck["model"]["config"]
-    g = Generator(**cfg)
+    try:
+        g = build_generator(cfg)
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: its generator config does not build ({exc})") from None
     state = ck.get("ema") if ema and ck.get("ema") else ck["state_dict"]
     try:
         g.load_state_dict(state)
@@ -603,7 +607,7 @@ def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | Non
     cfg = m.get("config", {})
     card = {
         "title": f"GAN generator: {out.stem}",
-        "model": f"{MODEL_NAME} ({g.res} px, preset {ck['model']['preset']})",
+        "model": f"{ck['model']['name']} ({g.res} px, preset {ck['model']['preset']})",
         "parameters (G)": sum(p.numel() for p in g.parameters()),
         "training data": f"{cfg.get('data', {}).get('path', '?')} ({m.get('train_images', '?')} images)",
         "loss": m.get("loss"),

@@ -54,6 +54,20 @@ from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
 # ---------------------------------------------------------------------------------------------- run folder
 
 
+def config_diff(old: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts (sorted), compared as JSON would."""
+    a, b = json.loads(json.dumps(old, default=str)), json.loads(json.dumps(new, default=str))
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+        return out
+
+    fa, fb = flat(a), flat(b)
+    return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
+
+
 class RunDir:
     """One training run on disk: config.json, last.pt, best.pt, tb/ (TensorBoard), samples/."""
 
@@ -100,6 +114,23 @@ class RunDir:
             if not f.is_file():
                 raise CheckpointError(f"--resume {run.path}: {f.name} is missing, so there is nothing to resume")
         return run
+
+    def continues(self, record: dict, *, ignore: tuple[str, ...] = ()) -> bool:
+        """True when this folder holds a run of `record` (its config.json content; dotted keys in `ignore`,
+        such as the run length, may differ), so that the command that made it, given again, continues it.
+        ConfigError naming the first keys that differ when it holds another run; False when it holds none
+        (a run stopped before its first checkpoint is cleared and starts anew)."""
+        if not self.config_file.is_file():
+            return False
+        diffs = [k for k in config_diff(self.read_config(), record) if k not in ignore]
+        if diffs:
+            raise ConfigError(f"--run-dir {self.path} holds a run of another configuration (differs in "
+                              f"{', '.join(diffs[:3])}); resume it with --resume {self.path} or choose another --run-dir")
+        if not self.last.is_file():
+            if self.main:
+                self.config_file.unlink()
+            return False
+        return True
 
     def read_config(self) -> dict:
         try:
@@ -386,12 +417,14 @@ def check_finite(step: int, losses: dict[str, Tensor | float], dist: DistEnv | N
 
 
 class LRSchedule:
-    """Learning rate as a function of the step (constant, step, multistep) or of validation (plateau).
+    """Learning rate as a function of the step (constant, step, multistep, cosine) or of validation (plateau).
 
-    state_dict() is plain ints/floats, unlike torch's schedulers (MultiStepLR keeps a Counter).
+    `warmup` steps ramp every kind linearly up from base/warmup (Goyal et al. 2017); "cosine" decays from the
+    base to `min_lr` over `total` steps (Loshchilov & Hutter 2017). state_dict() is plain ints/floats,
+    unlike torch's schedulers (MultiStepLR keeps a Counter).
     """
 
-    KINDS = ("constant", "step", "multistep", "plateau")
+    KINDS = ("constant", "step", "multistep", "plateau", "cosine")
 
     def __init__(
         self,
@@ -403,28 +436,40 @@ class LRSchedule:
         gamma: float = 0.5,
         patience: int = 10,
         min_lr: float = 0.0,
+        warmup: int = 0,
+        total: int = 0,
     ) -> None:
         if kind not in self.KINDS:
             raise ConfigError(f"schedule '{kind}' is unknown; use one of {', '.join(self.KINDS)}")
         if kind == "step" and step_size <= 0:
             raise ConfigError("schedule 'step' needs step_size > 0")
+        if kind == "cosine" and total <= 0:
+            raise ConfigError("schedule 'cosine' needs the total number of steps (train.steps) > 0")
+        if warmup < 0:
+            raise ConfigError(f"train.warmup must be >= 0, got {warmup}")
         self.optimizer, self.kind = optimizer, kind
         self.step_size, self.milestones, self.gamma = step_size, sorted(int(m) for m in milestones), gamma
-        self.patience, self.min_lr = patience, min_lr
+        self.patience, self.min_lr, self.warmup, self.total = patience, min_lr, int(warmup), int(total)
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.steps, self.factor, self.best, self.bad = 0, 1.0, -math.inf, 0
+        if self.warmup:
+            self._apply()
 
     def _factor(self) -> float:
+        ramp = min(1.0, (self.steps + 1) / self.warmup) if self.warmup else 1.0
         if self.kind == "step":
-            return self.gamma ** (self.steps // self.step_size)
+            return ramp * self.gamma ** (self.steps // self.step_size)
         if self.kind == "multistep":
-            return self.gamma ** sum(self.steps >= m for m in self.milestones)
-        return self.factor
+            return ramp * self.gamma ** sum(self.steps >= m for m in self.milestones)
+        if self.kind == "cosine":
+            return ramp * 0.5 * (1.0 + math.cos(math.pi * min(self.steps, self.total) / self.total))
+        return ramp * self.factor
 
     def _apply(self) -> None:
         f = self._factor()
+        floor = self.kind in ("plateau", "cosine")
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = max(base * f, self.min_lr) if self.kind == "plateau" else base * f
+            g["lr"] = max(base * f, self.min_lr) if floor and self.steps >= self.warmup else base * f
 
     def step(self) -> None:
         """Call after each optimizer step."""

@@ -57,6 +57,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "espcn": ("mse",),
     "srgan": ("mse", "gan"),
     "esrgan": ("psnr", "gan"),
+    "srresnet": ("mse",),
+    "rrdb": ("psnr",),
 }
 """Training stages per model; the first is the default. GAN stages start from the previous stage (--init)."""
 
@@ -67,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "steps": 1000, "optimizer": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "momentum": 0.9,
         "weight_decay": 0.0, "lr_mult": {}, "schedule": "constant", "step_size": 0, "milestones": [],
         "gamma": 0.5, "patience": 10, "min_lr": 0.0, "ema_decay": 0.999, "grad_clip": 0.0, "seed": 0,
-        "rollback": 0,
+        "rollback": 0, "warmup": 0, "early_stop": 0,
     },
     "loss": {
         "pixel": {"kind": "l1", "weight": 1.0},
@@ -144,57 +146,67 @@ def _paper_recipes() -> dict[tuple[str, str], dict]:
 
 
 def _cpu_recipes() -> dict[tuple[str, str], dict]:
-    """Small recipes for a laptop CPU: cpu model presets, 64 px HR crops, a few thousand steps."""
-    # channels_last was the fastest mode for all four, bf16 autocast 1.5-8x slower (no native bf16 on the
-    # measured CPU): experiments/results/train_throughput_cpu.md
-    small = {"eval": {"every": 250, "max_images": 8}, "log": {"every": 10, "checkpoint_every": 250},
+    """Recipes for a 2-core CPU, measured by experiments/sr_recipe_probe.py (results/sr_recipe_probe/).
+
+    PSNR stages: the global bicubic residual (the net starts at the baseline and learns the missing detail;
+    without it RRDB spent its first 700 steps below bicubic), Adam with 200 warm-up steps, L1 for RRDB and
+    SRResNet (ahead of MSE at equal steps), MSE for the small SRCNN/ESPCN (L1 cost ESPCN 0.3 dB), the rate halved
+    after 6 validations without a new best val PSNR and the run stopped after 16 (the curve is flat), so a
+    campaign gives each model the hours it needs instead of a fixed step count. channels_last fp32: bf16
+    autocast was 1.5-8x slower on this CPU (no native bf16; results/train_throughput_cpu.md).
+    """
+    small = {"log": {"every": 20, "checkpoint_every": 500, "samples": 4},
              "precision": {"bf16": False, "channels_last": True}}
+    campaign = {"steps": 400_000, "warmup": 200, "schedule": "plateau", "gamma": 0.5, "patience": 6,
+                "min_lr": 1e-5, "early_stop": 16}
+    residual = {"residual": "bicubic"}
+    psnr = {  # RRDB / SRResNet: ~0.3 s a step at one thread, a checkpoint every ~3 minutes
+        "model": {"preset": "cpu", "overrides": dict(residual)}, "data": {"hr_size": 64, "batch": 16},
+        "train": {**campaign, "lr": 1e-3}, "loss": {"pixel": {"kind": "l1", "weight": 1.0}},
+        "eval": {"every": 500, "max_images": 96}, **small,
+    }
+    gan_model = {"preset": "cpu", "overrides": dict(residual)}  # starts from a PSNR stage of the same net
     return {
         ("srcnn", "mse"): {  # He init, one lr: the paper's init needs ~1e8 backprops (photo_repro/results.md)
-            "model": {"preset": "cpu", "overrides": {"init": "he"}}, "data": {"hr_size": 48, "batch": 16},
-            "train": {"steps": 3000, "lr": 1e-3, "lr_mult": {}, "schedule": "step",
-                      "step_size": 1500, "gamma": 0.5},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}}, **small,
+            "model": {"preset": "cpu", "overrides": {"init": "he", **residual}}, "data": {"hr_size": 48, "batch": 16},
+            "train": {**campaign, "lr": 1e-3, "lr_mult": {}}, "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
+            "eval": {"every": 1000, "max_images": 0}, **merge(small, {"log": {"checkpoint_every": 2000}}),
         },
-        ("espcn", "mse"): {
-            "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
-            "train": {"steps": 3000, "lr": 1e-3, "schedule": "step", "step_size": 1500, "gamma": 0.5},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}}, **small,
+        ("espcn", "mse"): {  # ~10 ms a step: validate on every val patch, every 1000 steps
+            "model": {"preset": "cpu", "overrides": dict(residual)}, "data": {"hr_size": 64, "batch": 16},
+            "train": {**campaign, "lr": 1e-3}, "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
+            "eval": {"every": 1000, "max_images": 0}, **merge(small, {"log": {"checkpoint_every": 2000}}),
         },
-        ("srgan", "mse"): {  # lr 1e-3: val 26.8 dB after 100 steps on data/anime x4, 2e-4: 23.3 (issue 4)
-            "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
-            "train": {"steps": 2000, "lr": 1e-3, "schedule": "step", "step_size": 1000, "gamma": 0.5},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}}, **small,
-        },
+        ("srgan", "mse"): copy.deepcopy(psnr),
         ("srgan", "gan"): {
-            "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
+            "model": gan_model, "data": {"hr_size": 64, "batch": 16},
             "train": {"steps": 1000, "lr": 1e-4, "schedule": "multistep", "milestones": [500], "gamma": 0.1},
             "loss": {
                 "pixel": {"kind": "mse", "weight": 0.0},
                 "perceptual": {"layer": "relu5_4", "criterion": "mse", "weight": 0.006},
                 "adversarial": {"kind": "ns", "weight": 1e-3, "discriminator": "srgan", "preset": "cpu", "lr": 1e-4},
             },
-            **small,
+            "eval": {"every": 250, "max_images": 96}, **small,
         },
-        ("esrgan", "psnr"): {
-            "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
-            "train": {"steps": 2000, "lr": 2e-4, "schedule": "step", "step_size": 1000, "gamma": 0.5},
-            "loss": {"pixel": {"kind": "l1", "weight": 1.0}}, **small,
-        },
+        ("esrgan", "psnr"): copy.deepcopy(psnr),
         ("esrgan", "gan"): {
-            "model": {"preset": "cpu"}, "data": {"hr_size": 64, "batch": 16},
+            "model": gan_model, "data": {"hr_size": 64, "batch": 16},
             "train": {"steps": 1000, "lr": 1e-4, "schedule": "multistep", "milestones": [250, 500, 750], "gamma": 0.5},
             "loss": {
                 "pixel": {"kind": "l1", "weight": 1e-2},
                 "perceptual": {"layer": "conv5_4", "criterion": "l1", "weight": 1.0},
                 "adversarial": {"kind": "ragan", "weight": 5e-3, "discriminator": "esrgan", "preset": "cpu", "lr": 1e-4},
             },
-            **small,
+            "eval": {"every": 250, "max_images": 96}, **small,
         },
     }
 
 
-# ---------------------------------------------------------------------------------------------- config
+def _alias_recipes(table: dict) -> dict:
+    """srresnet and rrdb are the PSNR stages of srgan and esrgan under their own names."""
+    table[("srresnet", "mse")] = copy.deepcopy(table[("srgan", "mse")])
+    table[("rrdb", "psnr")] = copy.deepcopy(table[("esrgan", "psnr")])
+    return table
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -214,7 +226,7 @@ def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
         raise ConfigError(f"--stage {stage}: {model} has stages {', '.join(STAGES[model])}")
     if preset not in ("paper", "cpu"):
         raise ConfigError(f"--preset {preset}: use paper or cpu")
-    table = _paper_recipes() if preset == "paper" else _cpu_recipes()
+    table = _alias_recipes(_paper_recipes() if preset == "paper" else _cpu_recipes())
     cfg = merge(DEFAULTS, table[(model, stage)])
     cfg["model"].update(name=model, stage=stage)
     return validate(cfg)
@@ -267,6 +279,9 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"data.hr_size = {hr_size(cfg)} must be a positive multiple of the scale {m['scale']}")
     if int(t["steps"]) < 1:
         raise ConfigError(f"train.steps must be >= 1, got {t['steps']}")
+    for key in ("warmup", "early_stop"):
+        if int(t[key]) < 0:
+            raise ConfigError(f"train.{key} must be >= 0, got {t[key]}")
     if not float(t["lr"]) > 0:
         raise ConfigError(f"train.lr must be > 0, got {t['lr']}")
     if t["optimizer"] not in ("adam", "sgd"):
@@ -354,8 +369,10 @@ class SRTrainer:
         quiet: bool = False,
         command: str = "",
         steps: int | None = None,
+        for_minutes: float | None = None,
     ) -> None:
         self.dist: DistEnv = init_distributed(device)
+        self.for_minutes = for_minutes
         self.quiet, self.command = quiet, command or " ".join(sys.argv)
         if resume is not None:
             self.run = RunDir.open(resume, main=self.dist.is_main)
@@ -381,7 +398,7 @@ class SRTrainer:
             self.run = RunDir.create(run_dir, self._run_record(), main=self.dist.is_main)
             barrier(self.dist)
         self.step, self.best_psnr, self.last_val = 0, -math.inf, {}
-        self.wall_before = 0.0
+        self.evals_since_best, self.wall_before = 0, 0.0
         if resume is not None:
             self._load_state(self.run.load_last())
 
@@ -445,7 +462,10 @@ class SRTrainer:
         ck = load_checkpoint(path)
         m = self.cfg["model"]
         spec = ck.get("model") or {}
-        if ck.get("kind") != "sr" or spec.get("name") != m["name"] or int(spec.get("scale", -1)) != self.scale:
+        from gan_sr.sr.registry import get_spec
+
+        same_net = spec.get("name") in STAGES and get_spec(spec["name"]).builder is get_spec(m["name"]).builder
+        if ck.get("kind") != "sr" or not same_net or int(spec.get("scale", -1)) != self.scale:
             raise CheckpointError(
                 f"--init {path}: holds {ck.get('kind')} model {spec.get('name')} x{spec.get('scale')}, "
                 f"this run trains sr model {m['name']} x{self.scale}"
@@ -487,7 +507,8 @@ class SRTrainer:
     def _schedule(self, opt: torch.optim.Optimizer) -> LRSchedule:
         t = self.cfg["train"]
         return LRSchedule(opt, t["schedule"], step_size=int(t["step_size"]), milestones=t["milestones"],
-                          gamma=float(t["gamma"]), patience=int(t["patience"]), min_lr=float(t["min_lr"]))
+                          gamma=float(t["gamma"]), patience=int(t["patience"]), min_lr=float(t["min_lr"]),
+                          warmup=int(t["warmup"]), total=int(t["steps"]))
 
     # ------------------------------------------------------------------------------------- checkpoints
 
@@ -520,6 +541,7 @@ class SRTrainer:
                 "stage": m["stage"], "data": str(self.data), "command": self.command,
                 "wall_s": self.wall_before + (time.time() - self.t0), "val": dict(self.last_val),
                 "best_psnr": self.best_psnr, "config": self.cfg, "init": self.init,
+                "evals_since_best": self.evals_since_best,
             },
         }
 
@@ -537,6 +559,7 @@ class SRTrainer:
         self.step = int(ck["step"])
         meta = ck.get("meta", {})
         self.best_psnr = float(meta.get("best_psnr", -math.inf))
+        self.evals_since_best = int(meta.get("evals_since_best", 0))
         self.last_val = dict(meta.get("val", {}))
         self.wall_before = float(meta.get("wall_s", 0.0))
         self.stream.load_state_dict(ck["rng"]["data"])
@@ -651,7 +674,9 @@ class SRTrainer:
             if self.sched_d is not None:
                 self.sched_d.observe(self.last_val["psnr"])
             if self.last_val["psnr"] > self.best_psnr:
-                self.best_psnr, is_best = self.last_val["psnr"], True
+                self.best_psnr, is_best, self.evals_since_best = self.last_val["psnr"], True, 0
+            else:
+                self.evals_since_best += 1
         if is_best or force_save or self.step % int(cfg["log"]["checkpoint_every"]) == 0:
             self.run.save(self.payload(), best=is_best)
 
@@ -667,6 +692,11 @@ class SRTrainer:
         if not self.quiet and self.dist.is_main:
             print(f"{exc} Rolled back to step {self.step} with half the learning rate.", file=sys.stderr)
 
+    def flattened(self) -> bool:
+        """True once train.early_stop validations in a row brought no new best PSNR (the curve is flat)."""
+        patience = int(self.cfg["train"]["early_stop"])
+        return patience > 0 and self.evals_since_best >= patience
+
     def fit(self) -> TrainResult:
         cfg, dist = self.cfg, self.dist
         total = int(cfg["train"]["steps"])
@@ -678,7 +708,8 @@ class SRTrainer:
         acc: dict[str, float] = {}
         t_log, s_log = time.time(), self.step
         try:
-            while self.step < total:
+            deadline = math.inf if self.for_minutes is None else self.t0 + 60.0 * float(self.for_minutes)
+            while self.step < total and not self.flattened():
                 lr, hr = (self.prec.batch(x) for x in next(self.stream))
                 try:
                     logs = self.train_step(lr, hr)
@@ -701,7 +732,15 @@ class SRTrainer:
                     bar.set_postfix({k: f"{v / n:.4g}" for k, v in acc.items() if not k.startswith("d_")})
                     acc, t_log, s_log = {}, time.time(), self.step
                 self._evaluate_and_save(writer, force_save=self.step == total)
-            if dist.is_main:
+                if self.step < total and self.step % log_every == 0 and _past(deadline, dist):
+                    self.run.save(self.payload())  # a campaign slice ends here; the same command continues
+                    break
+                if self.flattened():
+                    self.run.save(self.payload())
+                    if dist.is_main and not self.quiet:
+                        print(f"Stopped at step {self.step}: no new best val PSNR in {self.evals_since_best} "
+                              "validations (train.early_stop).", file=sys.stderr)
+            if dist.is_main and (self.step >= total or self.flattened()):  # not after a campaign slice
                 writer.add_hparams(_flat_hparams(cfg), {"hparam/best_val_psnr": self.best_psnr,
                                                         "hparam/val_ssim": self.last_val.get("ssim", 0.0)},
                                    run_name="hparams")
@@ -737,6 +776,16 @@ class SRTrainer:
         }
         target = self.run.best if self.run.best.exists() else self.run.last
         write_model_card(target, card)
+
+
+def _past(deadline: float, dist: DistEnv) -> bool:
+    """Rank 0's clock decides, so that every rank stops at the same step."""
+    stop = torch.tensor([float(time.time() >= deadline)], dtype=torch.float64, device=dist.device)
+    if dist.enabled:
+        import torch.distributed as tdist
+
+        tdist.broadcast(stop, src=0)
+    return bool(stop.item())
 
 
 def _broadcast_floats(values: dict[str, float], dist: DistEnv) -> dict[str, float]:

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The SR training campaign (issue 12): every PSNR-oriented model at x4 and x2 on drawn art, then the photo
+# runs and the GAN stages, trained in round-robin slices so each one moves every session, until its val curve
+# flattens (train.early_stop in its config) or it reaches its step cap. Resumable: the same command continues
+# every run from its last.pt (a killed run loses at most one checkpoint interval).
+#
+#   nohup experiments/campaign.sh run > $GANSR_RUNS/campaign.log 2>&1 &   # start or continue (loops until done)
+#   experiments/campaign.sh status                                         # where each run stands
+#   experiments/campaign.sh ship                                           # best.pt of each run -> checkpoints/
+#   experiments/campaign.sh pack                                           # resume points -> experiments/campaign/resume/
+#   experiments/campaign.sh unpack                                         # ... and back, on a new machine
+#
+# Run state lives in $GANSR_RUNS/campaign (default /work/runs/campaign, outside the work tree); `pack` stores the
+# last.pt of every unfinished run in the repository so that a new machine loses nothing. One thread per run
+# (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${GANSR_RUNS:-/work/runs}/campaign
+PACK=experiments/campaign/resume
+export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
+G="nice -n 5 .venv/bin/gansr"
+PY=.venv/bin/python
+DATA=${DATA:-data/anime}
+[ -d "$DATA/train" ] || { echo "build the drawn-art data first: .venv/bin/python experiments/data_build_drawn.py"; exit 2; }
+
+# name | model (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
+# --init run (its best.pt) or - | minutes per slice. The slices weight the round-robin towards the models
+# that need the most steps; a run leaves the rotation when its val curve is flat (train.early_stop).
+RUNS_TABLE="
+rrdb_x4      rrdb      4 $DATA -  20
+espcn_x4     espcn     4 $DATA -  3
+srcnn_x4     srcnn     4 $DATA -  5
+srresnet_x4  srresnet  4 $DATA -  12
+rrdb_x2      rrdb      2 $DATA -  12
+espcn_x2     espcn     2 $DATA -  3
+srcnn_x2     srcnn     2 $DATA -  5
+srresnet_x2  srresnet  2 $DATA -  8
+"
+
+want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+
+state() {  # run_dir -> "step best flat wall_h" from last.pt ("0 - 0 0" when none)
+  $PY - "$1" <<'PY'
+import sys
+from pathlib import Path
+from gan_sr.io.checkpoints import load_checkpoint
+p = Path(sys.argv[1]) / "last.pt"
+if not p.exists():
+    print("0 - 0 0"); raise SystemExit
+ck = load_checkpoint(p); m = ck.get("meta", {}); cfg = m.get("config", {}).get("train", {})
+patience = int(cfg.get("early_stop", 0)); flat = int(patience > 0 and int(m.get("evals_since_best", 0)) >= patience)
+done = flat or int(ck["step"]) >= int(cfg.get("steps", 0))
+print(ck["step"], f"{m.get('best_psnr', float('nan')):.3f}", int(done), f"{m.get('wall_s', 0) / 3600:.2f}")
+PY
+}
+
+slice_run() {  # name model scale data init minutes
+  local name=$1 model=$2 scale=$3 data=$4 init=$5 minutes=$6 extra=()
+  [ "$init" = "-" ] || extra=(--init "$RUNS/$init/best.pt")
+  $G sr train --model "$model" --preset cpu --scale "$scale" --data "$data" --run-dir "$RUNS/$name" \
+    --for-minutes "$minutes" --quiet "${extra[@]}" >> "$RUNS/logs/$name.log" 2>&1
+}
+
+cmd=${1:-status}
+mkdir -p "$RUNS/logs"
+case $cmd in
+  run)
+    while :; do
+      moved=0
+      while read -r name model scale data init minutes; do
+        [ -n "$name" ] && want "$name" || continue
+        read -r step best done wall < <(state "$RUNS/$name")
+        [ "$done" = 1 ] && continue
+        echo "$(date -u +%FT%TZ) $name: step $step, best $best dB, ${wall} h -> slice of $minutes min"
+        slice_run "$name" "$model" "$scale" "$data" "$init" "$minutes" || echo "$(date -u +%FT%TZ) $name: failed (see $RUNS/logs/$name.log)"
+        moved=1
+      done <<< "$RUNS_TABLE"
+      [ "$moved" = 1 ] || { echo "every run is done"; break; }
+    done ;;
+  status)
+    printf "%-13s %8s %9s %6s %7s\n" run step best_dB done wall_h
+    while read -r name model scale data init minutes; do
+      [ -n "$name" ] && want "$name" || continue
+      read -r step best done wall < <(state "$RUNS/$name")
+      printf "%-13s %8s %9s %6s %7s\n" "$name" "$step" "$best" "$done" "$wall"
+    done <<< "$RUNS_TABLE" ;;
+  ship)
+    while read -r name model scale data init minutes; do
+      [ -n "$name" ] && want "$name" || continue
+      [ -f "$RUNS/$name/best.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name"
+    done <<< "$RUNS_TABLE" ;;
+  pack)
+    mkdir -p "$PACK"
+    while read -r name model scale data init minutes; do
+      [ -n "$name" ] && want "$name" || continue
+      [ -f "$RUNS/$name/last.pt" ] || continue
+      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/best.pt" "$name/config.json" "$name/tb" \
+        && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
+    done <<< "$RUNS_TABLE"
+    du -sh "$PACK" ;;
+  unpack)
+    mkdir -p "$RUNS"
+    for f in "$PACK"/*.tar.gz; do
+      name=$(basename "$f" .tar.gz)
+      want "$name" || continue
+      if [ -f "$RUNS/$name/last.pt" ]; then echo "$name: $RUNS/$name already holds a run, kept"; continue; fi
+      tar -C "$RUNS" -xzf "$f" && echo "$name: restored to $RUNS/$name"
+    done ;;
+  *) echo "usage: $0 run|status|ship|pack|unpack"; exit 2 ;;
+esac
