@@ -12,7 +12,8 @@
 #
 # Run state lives in $GANSR_RUNS/campaign (default /work/runs/campaign, outside the work tree); `pack` stores the
 # last.pt of every unfinished run in the repository so that a new machine loses nothing. One thread per run
-# (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs.
+# (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs. A lock per run keeps two loops
+# from training one run at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${GANSR_RUNS:-/work/runs}/campaign
@@ -23,18 +24,22 @@ PY=.venv/bin/python
 DATA=${DATA:-data/anime}
 [ -d "$DATA/train" ] || { echo "build the drawn-art data first: .venv/bin/python experiments/data_build_drawn.py"; exit 2; }
 
-# name | model (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
-# --init run (its best.pt) or - | minutes per slice. The slices weight the round-robin towards the models
-# that need the most steps; a run leaves the rotation when its val curve is flat (train.early_stop).
+# name | model[:stage] (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
+# --init run (its best.pt) or - | minutes per slice | override config under experiments/configs/ or -.
+# The slices weight the round robin towards the models that need the most steps; a run leaves the rotation
+# when its val curve is flat (train.early_stop). A GAN stage waits until its PSNR stage is flat
+# (GAN_AFTER=any starts it from the PSNR stage's current best.pt instead).
 RUNS_TABLE="
-rrdb_x4      rrdb      4 $DATA -  20
-espcn_x4     espcn     4 $DATA -  3
-srcnn_x4     srcnn     4 $DATA -  5
-srresnet_x4  srresnet  4 $DATA -  12
-rrdb_x2      rrdb      2 $DATA -  12
-espcn_x2     espcn     2 $DATA -  3
-srcnn_x2     srcnn     2 $DATA -  5
-srresnet_x2  srresnet  2 $DATA -  8
+rrdb_x4      rrdb        4 $DATA -            20 -
+espcn_x4     espcn       4 $DATA -            3  -
+srcnn_x4     srcnn       4 $DATA -            5  -
+srresnet_x4  srresnet    4 $DATA -            12 -
+rrdb_x2      rrdb        2 $DATA -            12 -
+espcn_x2     espcn       2 $DATA -            3  -
+srcnn_x2     srcnn       2 $DATA -            5  -
+srresnet_x2  srresnet    2 $DATA -            8  -
+esrgan_x4    esrgan:gan  4 $DATA rrdb_x4      10 overrides/esrgan_gan_cpu_nopercep
+srgan_x4     srgan:gan   4 $DATA srresnet_x4  10 overrides/srgan_gan_cpu_nopercep
 "
 
 want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
@@ -54,10 +59,12 @@ print(ck["step"], f"{m.get('best_psnr', float('nan')):.3f}", int(done), f"{m.get
 PY
 }
 
-slice_run() {  # name model scale data init minutes
-  local name=$1 model=$2 scale=$3 data=$4 init=$5 minutes=$6 extra=()
-  [ "$init" = "-" ] || extra=(--init "$RUNS/$init/best.pt")
-  $G sr train --model "$model" --preset cpu --scale "$scale" --data "$data" --run-dir "$RUNS/$name" \
+slice_run() {  # name model[:stage] scale data init minutes override
+  local name=$1 model=${2%%:*} stage=${2#*:} scale=$3 data=$4 init=$5 minutes=$6 over=$7 extra=()
+  [ "$stage" = "$2" ] || extra+=(--stage "$stage" --perceptual none)
+  [ "$init" = "-" ] || extra+=(--init "$RUNS/$init/best.pt")
+  [ "$over" = "-" ] || extra+=(--config "experiments/configs/$over.toml")
+  flock -w 7200 "$RUNS/logs/$name.lock" $G sr train --model "$model" --preset cpu --scale "$scale" --data "$data" --run-dir "$RUNS/$name" \
     --for-minutes "$minutes" --quiet "${extra[@]}" >> "$RUNS/logs/$name.log" 2>&1
 }
 
@@ -67,31 +74,39 @@ case $cmd in
   run)
     while :; do
       moved=0
-      while read -r name model scale data init minutes; do
+      while read -r name model scale data init minutes over; do
         [ -n "$name" ] && want "$name" || continue
         read -r step best done wall < <(state "$RUNS/$name")
         [ "$done" = 1 ] && continue
+        if [ "$init" != "-" ] && [ ! -f "$RUNS/$name/last.pt" ]; then
+          read -r _ _ init_done _ < <(state "$RUNS/$init")
+          [ -f "$RUNS/$init/best.pt" ] && { [ "$init_done" = 1 ] || [ "${GAN_AFTER:-flat}" = any ]; } || continue
+        fi
         echo "$(date -u +%FT%TZ) $name: step $step, best $best dB, ${wall} h -> slice of $minutes min"
-        slice_run "$name" "$model" "$scale" "$data" "$init" "$minutes" || echo "$(date -u +%FT%TZ) $name: failed (see $RUNS/logs/$name.log)"
+        slice_run "$name" "$model" "$scale" "$data" "$init" "$minutes" "$over" || echo "$(date -u +%FT%TZ) $name: failed (see $RUNS/logs/$name.log)"
         moved=1
       done <<< "$RUNS_TABLE"
       [ "$moved" = 1 ] || { echo "every run is done"; break; }
     done ;;
   status)
     printf "%-13s %8s %9s %6s %7s\n" run step best_dB done wall_h
-    while read -r name model scale data init minutes; do
+    while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       read -r step best done wall < <(state "$RUNS/$name")
       printf "%-13s %8s %9s %6s %7s\n" "$name" "$step" "$best" "$done" "$wall"
     done <<< "$RUNS_TABLE" ;;
   ship)
-    while read -r name model scale data init minutes; do
+    while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
-      [ -f "$RUNS/$name/best.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name"
+      case $model in
+        *:gan) [ -f "$RUNS/$name/last.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name" --which last.pt \
+                 --note "GAN stage from $init's best.pt: no VGG perceptual term (no VGG19 weights offline), see experiments/configs/$over.toml." ;;
+        *) [ -f "$RUNS/$name/best.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name" ;;
+      esac
     done <<< "$RUNS_TABLE" ;;
   pack)
     mkdir -p "$PACK"
-    while read -r name model scale data init minutes; do
+    while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       [ -f "$RUNS/$name/last.pt" ] || continue
       tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/best.pt" "$name/config.json" "$name/tb" \

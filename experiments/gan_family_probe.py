@@ -71,7 +71,7 @@ def report(names: list[str], *, data: Path, runs: Path, out: Path, command: str)
     out.mkdir(parents=True, exist_ok=True)
     val = load_reference(data, 64, split="val")
     train_ref = load_reference(data, 64, split="train", limit=len(val))
-    floor = score_samples(val, train_ref, seed=0, pairs=200)["swd"]["mean"]
+    floor = score_samples(val, train_ref, seed=0, pairs=200)["swd_mean"]
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     fig, (ax_k, ax_t) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
@@ -94,7 +94,7 @@ def report(names: list[str], *, data: Path, runs: Path, out: Path, command: str)
         rows.append({"name": name, "what": note, "kimg": round(m["kimg"], 2), "wall_s": round(m["wall_s"]),
                      "kimg_per_hour": round(m["kimg"] / max(m["wall_s"], 1e-9) * 3600, 1),
                      "G_params": sum(p.numel() for p in g.parameters()),
-                     "swd_val": round(scored["swd"]["mean"], 2), "p": round(m["p"], 3),
+                     "swd_val": round(scored["swd_mean"], 2), "p": round(m["p"], 3),
                      "curve": [[a, round(b), round(c, 2)] for a, b, c in curve]})
     for ax in (ax_k, ax_t):
         ax.axhline(floor, color="grey", ls="--", label=f"train heads vs val {floor:.1f}")

@@ -26,8 +26,9 @@ from gan_sr.sr.registry import checkpoints_dir, load_model
 
 KEEP = ("kind", "model", "step", "meta")
 DEFAULT_BENCH_DATA = "data/anime"
-TRAINED_BY = ("CPU-sized budget on 2 shared cores, trained by experiments/train_anime_zoo.sh (the command above is "
-              "the run's first invocation; the script resumes runs to the step count shown).")
+TRAINED_BY = ("Trained on one core of a shared 2-core CPU by experiments/campaign.sh: time slices in round robin, the "
+              "same command continuing the run across sessions until its val curve was flat (train.early_stop) or "
+              "the campaign was stopped (steps and wall time above).")
 
 
 def git_commit() -> str:
@@ -77,7 +78,10 @@ def write_card(out: Path, ck: dict, note: str, bench: dict | None) -> Path:
     val = meta.get("val", {})
     card = {
         "model": ck["model"]["name"], "scale": ck["model"]["scale"], "preset": ck["model"].get("preset"),
-        "stage": meta.get("stage"), "data": meta.get("data"), "command": meta.get("command"), "steps": ck.get("step"),
+        "stage": meta.get("stage"),
+        "global residual": {"bicubic": "on: output = network + bicubic upsample of the input (not in the paper)"}.get(
+            (ck["model"].get("config") or {}).get("residual", "none"), "off (as the paper)"),
+        "data": meta.get("data"), "command": meta.get("command"), "steps": ck.get("step"),
         "wall time (s)": round(float(meta.get("wall_s", 0.0)), 1),
         "val PSNR / SSIM (Y, crop=scale)": f"{val.get('psnr', float('nan')):.2f} / {val.get('ssim', float('nan')):.4f}",
         "weights": "EMA generator", "size (MB)": round(checkpoint_size_mb(out), 2), "commit": meta.get("commit", ""),

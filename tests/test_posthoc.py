@@ -23,7 +23,8 @@ from gan_sr.train.gan import generate, load_generator
 
 GAN_CFG = gan_config(16, "cpu", channel_base=64, channel_max=32, z_dim=16, w_dim=16)
 TINY_SR = {"srcnn": {"widths": (8, 4)}, "espcn": {"widths": (8, 4)}, "srgan": {"num_blocks": 1, "nf": 8},
-           "esrgan": {"num_blocks": 1, "nf": 8, "gc": 4}}
+           "esrgan": {"num_blocks": 1, "nf": 8, "gc": 4}, "srresnet": {"num_blocks": 1, "nf": 8},
+           "rrdb": {"num_blocks": 1, "nf": 8, "gc": 4}}
 
 
 def save_gan(path, meta=None, seed=0):
