@@ -22,25 +22,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from probe_jobs import gansr, run_jobs
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs" / "gan_probe"
 
 
 def train(names: list[str], *, data: Path, kimg: float, jobs: int, runs: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    gansr = str(Path(sys.executable).with_name("gansr"))
-    pending, active = list(names), []
-    while pending or active:
-        while pending and len(active) < jobs:
-            name = pending.pop(0)
-            cmd = [gansr, "gan", "train", "--config", str(CONFIGS / f"{name}.toml"), "--data", str(data),
-                   "--kimg", str(kimg), "--run-dir", str(runs / name), "--quiet"]
-            active.append(subprocess.Popen(cmd, env=env))
-        for p in list(active):
-            p.wait()
-            active.remove(p)
-            if p.returncode:
-                raise SystemExit(f"candidate failed: {' '.join(p.args)}")
+    """Train (or continue) each candidate to `kimg`, `jobs` at a time, one thread each."""
+    run_jobs([[gansr(), "gan", "train", "--config", str(CONFIGS / f"{name}.toml"), "--data", str(data),
+               "--kimg", str(kimg), "--run-dir", str(runs / name), "--quiet"] for name in names], jobs)
 
 
 def swd_curve(run: Path) -> list[tuple[float, float, float]]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full SR comparison: all six methods from the shipped checkpoints, plus ESRGAN interpolated at the alpha
-# chosen by experiments/esrgan_interp_sweep.py (where both ESRGAN stages of that scale exist under runs/anime),
+# chosen by experiments/esrgan_interp_sweep.py (where the RRDB PSNR run and the ESRGAN GAN run of that scale exist
+# in the campaign's run folder, $GANSR_RUNS/campaign),
 # at x4 and x2 on Set5, Set14, BSD100 ($GANSR_SHARED/datasets, default ../shared/datasets) and the drawn-art
 # test split. One folder per dataset and scale: experiments/results/sr_bench_<data>_x<s>/. A folder is skipped
 # when its results.json already has the matmul peak and is newer than every checkpoint it was made from
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 SCALES="${SCALES:-4 2}"
 DATASETS="${DATASETS:-Set5 Set14 BSD100 anime}"
 ANIME="${ANIME:-data/anime}"
-RUNS="${RUNS:-5}"
+RUNS="${RUNS:-5}"  # timing repeats per model
+CAMPAIGN="${GANSR_RUNS:-/work/runs}/campaign"
 SWEEP=experiments/results/esrgan_interp_sweep/results.json
 ALPHA="${ALPHA:-$( [ -f "$SWEEP" ] && .venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["meta"]["chosen_alpha"])' "$SWEEP" || true)}"
 
@@ -30,10 +32,10 @@ is_done() {  # results.json exists, has the matmul peak, and is newer than the c
 for s in $SCALES; do
   extra=()
   interp=""
-  psnr="runs/anime/esrgan_x${s}_psnr/best.pt"
-  gan="runs/anime/esrgan_x${s}_gan/last.pt"
+  psnr="$CAMPAIGN/rrdb_x${s}/best.pt"
+  gan="$CAMPAIGN/esrgan_x${s}/last.pt"
   if [ -n "$ALPHA" ] && [ -f "$psnr" ] && [ -f "$gan" ]; then
-    interp="runs/anime/esrgan_x${s}_interp_a${ALPHA}.pt"
+    interp="$CAMPAIGN/esrgan_x${s}_interp_a${ALPHA}.pt"
     if [ ! -f "$interp" ] || [ "$psnr" -nt "$interp" ] || [ "$gan" -nt "$interp" ]; then
       .venv/bin/gansr sr interpolate "$psnr" "$gan" --alpha "$ALPHA" -o "$interp"
     fi

@@ -17,8 +17,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from probe_jobs import gansr, run_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs" / "probe"
@@ -26,21 +27,9 @@ CONFIGS = ROOT / "experiments" / "configs" / "probe"
 
 def run_candidates(names: list[str], *, data: Path, scale: int, minutes: float, jobs: int, runs: Path) -> None:
     """Train each candidate for `minutes` (resuming a partial run), `jobs` at a time, one thread each."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    gansr = str(Path(sys.executable).with_name("gansr"))
-    pending, active = list(names), []
-    while pending or active:
-        while pending and len(active) < jobs:
-            name = pending.pop(0)
-            cmd = [gansr, "sr", "train", "--config", str(CONFIGS / f"{name}.toml"), "--scale", str(scale),
-                   "--data", str(data), "--steps", "1000000", "--for-minutes", str(minutes),
-                   "--run-dir", str(runs / name), "--quiet"]
-            active.append(subprocess.Popen(cmd, env=env))
-        time.sleep(2)
-        for p in [p for p in active if p.poll() is not None]:
-            active.remove(p)
-            if p.returncode:
-                raise SystemExit(f"candidate failed: {' '.join(p.args)}")
+    run_jobs([[gansr(), "sr", "train", "--config", str(CONFIGS / f"{name}.toml"), "--scale", str(scale),
+               "--data", str(data), "--steps", "1000000", "--for-minutes", str(minutes), "--run-dir", str(runs / name),
+               "--quiet"] for name in names], jobs)
 
 
 def val_curve(run: Path) -> list[tuple[float, int, float]]:

@@ -174,3 +174,8 @@ def test_psnr_stage_names_train_and_feed_the_gan_stage(tmp_path, data):
     trainer = SRTrainer(gan, data=data, run_dir=tmp_path / "gan", init=tmp_path / "rrdb" / "best.pt", quiet=True)
     src = load_checkpoint(tmp_path / "rrdb" / "best.pt")["ema"]
     assert all(torch.equal(v, trainer.g.state_dict()[k]) for k, v in src.items())
+
+
+def test_a_scale_the_model_lacks_is_refused_before_any_file_is_looked_for():
+    with pytest.raises(ConfigError, match="--scale 0 is not available for espcn; scales: 2, 3, 4"):
+        load_model("espcn", 0)

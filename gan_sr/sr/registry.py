@@ -240,6 +240,9 @@ def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
         spec = get_spec(text)
         if scale is None:
             raise ConfigError(f"model {spec.name} needs a scale (--scale {'/'.join(map(str, spec.scales))})")
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale not in spec.scales:
+            raise ConfigError(f"--scale {scale!r} is not available for {spec.name}; scales: "
+                              f"{', '.join(map(str, spec.scales))}")
         if not spec.learnable:
             model = build_model(spec.name, scale)
         else:

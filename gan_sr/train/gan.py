@@ -590,6 +590,18 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
     return score_samples(real, fake, seed=seed, pairs=pairs, inception=inception, device=device)
 
 
+def _git_commit() -> str:
+    """The checked-out commit of the code that writes a card ("unknown" outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | None = None, split: str = "test",
                      command: str = "") -> dict:
     """Write a slim sampling checkpoint (EMA generator only) and its model card (`out` with .md) from a run's last.pt."""
@@ -626,13 +638,19 @@ def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | Non
             card["MS-SSIM diversity (fakes / reals)"] = f"{ev['msssim_fake']:.3f} / {ev['msssim_real']:.3f}"
     if command:
         card["exported with"] = command
+    family = {
+        "dcgan": "DCGAN-class generator (gan_sr/gan/dcgan.py: linear to 4x4, nearest x2 + two 3x3 convs per\n"
+                 "resolution, pixel norm, equalised lr)",
+        "stylegan2-lite": "StyleGAN2-lite: equalised learning rate, modulated/demodulated convs, skip toRGB, no\n"
+                          "noise inputs or style mixing",
+    }[ck["model"]["name"]]
+    card["commit"] = _git_commit()
     card["notes"] = (
         "Weights are the EMA generator. Sample with `gansr gan sample --ckpt " + str(out) + " --n 64 --out DIR`.\n"
-        "StyleGAN2-lite: equalised learning rate, modulated/demodulated convs, skip toRGB, no noise inputs or\n"
-        "style mixing; residual D with minibatch stddev; ADA 'bgc' augmentation (gan_sr/gan/). Samples are\n"
-        f"{g.res} px; upscale them with `gansr posthoc`. Limitations: trained on a small drawn-art set, so it\n"
-        "reproduces that set's styles and can memorise; SWD is measured without pretrained weights and is not\n"
-        "comparable with published FIDs."
+        f"{family}; residual D with minibatch stddev; ADA 'bgc' augmentation (gan_sr/gan/). Samples are\n"
+        f"{g.res} px; upscale them with `gansr posthoc`. Limitations: trained on a small set, so it reproduces\n"
+        "that set's styles and can memorise (check the nearest training images); SWD is measured without\n"
+        "pretrained weights and is not comparable with published FIDs."
     )
     card_path = write_model_card(out, card)
     return {"checkpoint": str(out), "card": str(card_path), **{k: v for k, v in card.items() if k != "notes"}}

@@ -835,8 +835,13 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
         if ck.get("kind") != "sr" or not isinstance(ck.get("model"), dict):
             raise CheckpointError(f"{path}: not an SR model checkpoint (kind {ck.get('kind')!r})")
     ma, mb = ca["model"], cb["model"]
+    from gan_sr.sr.registry import get_spec
+
+    same_net = ma.get("name") == mb.get("name") or (
+        ma.get("name") in STAGES and mb.get("name") in STAGES
+        and get_spec(ma["name"]).builder is get_spec(mb["name"]).builder)  # rrdb (PSNR) and esrgan (GAN stage)
     for key in ("name", "scale", "preset", "config"):
-        if ma.get(key) != mb.get(key):
+        if (ma.get(key) != mb.get(key)) and not (key == "name" and same_net):
             raise CheckpointError(
                 f"cannot interpolate {a} and {b}: model {key} differs ({ma.get(key)!r} vs {mb.get(key)!r}); "
                 "both must be the same model spec (e.g. the PSNR and GAN stages of one esrgan)"
@@ -853,7 +858,7 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
         else:
             theta[k] = (tb if alpha >= 0.5 else ta).clone()
     save_checkpoint(out, {
-        "kind": "sr", "model": dict(ma), "state_dict": theta, "step": 0,
+        "kind": "sr", "model": dict(mb), "state_dict": theta, "step": 0,
         "meta": {"interpolated": {"a": str(a), "b": str(b), "alpha": alpha}},
     })
     return out
