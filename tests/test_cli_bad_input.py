@@ -141,7 +141,7 @@ GOOD = [
     ("upscale T/imgs -o T/u7 --model bicubic --scale 0", ("--scale 0", "not available")),
     ("upscale T/imgs -o T/u8 --model bicubic --scale -1", ("--scale -1", "not available")),
     ("upscale T/imgs -o T/u9 --model bicubic --scale 5", ("--scale 5", "not available")),
-    ("upscale T/imgs -o T/u9 --model espcn --scale 5", ("espcn_x5.pt", "no shipped checkpoint")),
+    ("upscale T/imgs -o T/u9 --model espcn --scale 5", ("--scale 5", "not available for espcn")),
     ("upscale T/imgs -o T/u10 --ckpt T/nope.pt", ("nope.pt", "no such checkpoint")),
     ("upscale T/imgs -o T/u11 --ckpt T/adir", ("--ckpt", "is a directory")),
     ("upscale T/imgs -o T/u12 --ckpt T/empty.pt", ("empty.pt", "empty file")),

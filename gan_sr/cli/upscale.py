@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,12 +21,15 @@ def _device(choice: str) -> str:
 @click.command(epilog=examples(
     "gansr upscale art/ -o out/ --model esrgan --scale 4 --tile 256",
     "gansr upscale sprite.png -o out/ --model espcn --scale 2 --ckpt runs/espcn/best.pt --tile 0",
+    "gansr upscale frames/ -o out/ --model ~/models/RealESRGAN_x4plus_anime_6B.pth   # community weights",
 ))
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: OUT/<stem>_x<scale>.png (sub-folders of folder inputs are mirrored).")
 @click.option("--model", "model_name",
-              help="Model name (see `gansr sr models`); learned models load checkpoints/<name>_x<scale>.pt.")
+              help="Model name (see `gansr sr models`; learned models load checkpoints/<name>_x<scale>.pt) or a "
+                   "weights file: a gansr checkpoint, or community ESRGAN / Real-ESRGAN / SRVGGNetCompact weights "
+                   "(.pth, .safetensors; architecture and scale detected).")
 @click.option("--scale", type=int, default=4, show_default=True, help="Upscaling factor.")
 @click.option("--ckpt", type=click.Path(dir_okay=False), help="Checkpoint to load instead of the shipped one.")
 @click.option("--tile", type=click.IntRange(min=0), default=256, show_default=True,
@@ -45,13 +49,14 @@ def upscale(inputs, out_dir, model_name, scale, ckpt, tile, tile_pad, fp32, devi
     import torch
 
     from gan_sr.pipelines.upscale import upscale_files
-    from gan_sr.sr.registry import get_spec, load_model
-
     from gan_sr.errors import ConfigError
+    from gan_sr.sr.registry import get_spec, load_model
 
     dev = _device(device)
     if model_name is None and ckpt is None:
         raise ConfigError("give --model NAME (a shipped or non-learned model) or --ckpt PATH")
+    if model_name is not None and ckpt is None and Path(model_name).suffix and Path(model_name).exists():
+        model_name, ckpt = None, model_name  # --model PATH: a weights file
     if model_name is not None:
         name = get_spec(model_name).name
     model = load_model(ckpt if ckpt is not None else model_name, scale, device=dev)

@@ -98,12 +98,12 @@ def _describe_keys(keys: list[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(keys)} keys)" if len(keys) > limit else "")
 
 
-def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool = True) -> dict:
-    """Load a gansr checkpoint with torch.load(weights_only=True).
+def read_torch_file(path: PathLike, *, map_location: Any = "cpu", verify: bool = True) -> Any:
+    """What a PyTorch file holds, loaded with torch.load(weights_only=True): never runs code from the file.
 
-    `verify` checks the CRC32 of every record first, so flipped bytes inside tensor data are caught
-    instead of loading as garbage weights. CheckpointError for missing, empty, truncated, corrupt,
-    unsafe (arbitrary pickled objects), foreign (no "format": "gansr") and too-new files.
+    `verify` checks the CRC32 of every record first, so flipped bytes inside tensor data are caught instead of
+    loading as garbage weights. CheckpointError for missing, empty, truncated, corrupt and unsafe (arbitrary
+    pickled objects) files. The gansr checkpoint reader and the community-weights reader both start here.
     """
     path = Path(path)
     try:
@@ -132,8 +132,8 @@ def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool =
     except pickle.UnpicklingError as e:
         if "weights only load failed" in str(e).lower():
             raise CheckpointError(
-                f"{path}: not a gansr checkpoint: it holds pickled Python objects beyond tensors and plain "
-                "containers, and was not loaded for safety (loading it could run arbitrary code)"
+                f"{path}: it holds pickled Python objects beyond tensors and plain containers, and was not "
+                "loaded for safety (loading it could run arbitrary code)"
             ) from None
         raise CheckpointError(f"{corrupt} ({e})") from None
     except PermissionError:
@@ -144,6 +144,19 @@ def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool =
         first = str(e).split(". ")[0][:200] or type(e).__name__
         raise CheckpointError(f"{corrupt} ({first})") from None
 
+    return data
+
+
+def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool = True) -> dict:
+    """Load a gansr checkpoint safely (`read_torch_file`); CheckpointError also for foreign (no
+    "format": "gansr") and too-new files."""
+    path = Path(path)
+    return check_gansr(read_torch_file(path, map_location=map_location, verify=verify), path)
+
+
+def check_gansr(data: Any, path: PathLike) -> dict:
+    """`data` (what a file held) as a gansr checkpoint; CheckpointError for foreign and too-new contents."""
+    path = Path(path)
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a gansr checkpoint (it holds a {type(data).__name__}, not a dict)")
     if data.get("format") != FORMAT:

@@ -111,7 +111,7 @@ def parse_models(models: str | Sequence[str]) -> list[str]:
         raise ConfigError("--models is empty; give 'all' or names such as bicubic,anime4k,espcn")
     out: list[str] = []
     for n in names:
-        for name in ([s.name for s in list_models()] if n.lower() == "all" else [get_spec(n).name]):
+        for name in ([s.name for s in list_models(shipped_only=True)] if n.lower() == "all" else [get_spec(n).name]):
             if name not in out:
                 out.append(name)
     return out

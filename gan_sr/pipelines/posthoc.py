@@ -110,7 +110,7 @@ def parse_methods(methods: str | Sequence[str], scale: int) -> list[Method]:
                                       f"give it another label, e.g. --sr {name}-alt={ckpt}")
             found = [Method(label, name, ckpt)]
         elif part.lower() == "all":
-            found = [_shipped(s, scale) for s in list_models()]
+            found = [_shipped(s, scale) for s in list_models(shipped_only=True)]
         else:
             try:
                 spec = get_spec(part)

@@ -25,6 +25,7 @@ from gan_sr.sr.espcn import ESPCN
 from gan_sr.sr.rrdbnet import RRDBNet
 from gan_sr.sr.srcnn import SRCNN
 from gan_sr.sr.srresnet import SRResNet
+from gan_sr.sr.srvgg import SRVGGNetCompact
 
 __all__ = [
     "ModelSpec", "register", "get_spec", "list_models", "build_model", "build_discriminator", "load_model",
@@ -46,6 +47,8 @@ class ModelSpec:
     scales: tuple[int, ...]
     learnable: bool
     default_preset: str = "paper"
+    shipped: bool = True
+    """False for architectures gansr reads from community weights but does not train or ship (not in "all")."""
 
     def options(self, preset: str) -> dict[str, Any]:
         """The builder options of `preset` (reserved keys removed); ConfigError for unknown presets."""
@@ -74,9 +77,9 @@ def get_spec(name: str) -> ModelSpec:
     return spec
 
 
-def list_models() -> list[ModelSpec]:
-    """Every registered model, in registration order."""
-    return list(_REGISTRY.values())
+def list_models(*, shipped_only: bool = False) -> list[ModelSpec]:
+    """Every registered model in registration order (`shipped_only`: those "all" means in bench and posthoc)."""
+    return [s for s in _REGISTRY.values() if s.shipped or not shipped_only]
 
 
 def _preset_name(spec: ModelSpec, preset: str | None) -> str:
@@ -166,7 +169,7 @@ def checkpoints_dir() -> Path:
 
 
 def _looks_like_path(s: str) -> bool:
-    return "/" in s or os.sep in s or Path(s).suffix.lower() in (".pt", ".pth", ".ckpt") or Path(s).is_file()
+    return "/" in s or os.sep in s or Path(s).suffix.lower() in (".pt", ".pth", ".ckpt", ".safetensors") or Path(s).is_file()
 
 
 def _torch_device(device) -> torch.device:
@@ -198,9 +201,15 @@ def _weights(payload: dict, path: Path) -> dict:
 
 
 def _load_path(path: Path, scale: int | None) -> nn.Module:
-    from gan_sr.io.checkpoints import load_checkpoint
+    from gan_sr.io.checkpoints import FORMAT, check_gansr, read_torch_file
+    from gan_sr.sr import foreign
 
-    payload = load_checkpoint(path)
+    if path.suffix.lower() == ".safetensors":
+        return _load_foreign(path, foreign.read_safetensors(path), scale)
+    data = read_torch_file(path)
+    if not (isinstance(data, dict) and data.get("format") == FORMAT):
+        return _load_foreign(path, data, scale)
+    payload = check_gansr(data, path)
     entry = payload.get("model")
     if not isinstance(entry, dict) or "name" not in entry or not isinstance(entry.get("scale"), int):
         kind = payload.get("kind")
@@ -224,6 +233,24 @@ def _load_path(path: Path, scale: int | None) -> nn.Module:
             first = str(exc).strip().splitlines()
             raise CheckpointError(f"{path}: weights do not fit {entry['name']} x{entry['scale']}: "
                                   f"{' '.join(line.strip() for line in first[:3])}") from None
+    return model
+
+
+def _load_foreign(path: Path, data: object, scale: int | None) -> nn.Module:
+    """A community weights file (gan_sr.sr.foreign): its architecture detected, built here, weights loaded."""
+    from gan_sr.sr import foreign
+
+    name, found_scale, options, state = foreign.detect(foreign.unwrap(data, path), path)
+    if scale is not None and found_scale != scale:
+        raise CheckpointError(f"{path} holds a x{found_scale} {name} model, but --scale {scale} was asked for")
+    model = build_model(name, found_scale, get_spec(name).default_preset, **options)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:3])
+        raise CheckpointError(f"{path}: detected {name} x{found_scale} {options}, but its weights do not fit: "
+                              f"{first}") from None
+    model.registry_entry["source"] = str(path)
     return model
 
 
@@ -397,4 +424,16 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
+))
+
+register(ModelSpec(
+    name="srvgg",
+    summary="SRVGGNetCompact: plain 3x3 convs at LR size, sub-pixel output (Real-ESRGAN's compact net)",
+    paper="Wang et al., Real-ESRGAN, ICCVW 2021 (realesr-animevideov3, realesr-general-x4v3)",
+    builder=SRVGGNetCompact,
+    presets={"paper": {"follows": "Real-ESRGAN's released compact nets: 64 filters, PReLU; animevideov3 has 16 "
+                                  "convs, general-x4v3 32", "nf": 64, "num_conv": 16, "act": "prelu"}},
+    scales=(2, 3, 4),
+    learnable=True,
+    shipped=False,
 ))

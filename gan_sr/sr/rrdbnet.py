@@ -10,7 +10,8 @@ The paper defines x4; x2 here is one nearest x2 stage and x3 one nearest x3 stag
 pixel-unshuffles the input for x2). Parameter names follow BasicSR, so its x4 weights load.
 Init as the reference code: He normal scaled by 0.1 inside the dense blocks, zero biases. Option
 residual="bicubic" (not in the paper; the CPU recipes use it) adds the bicubic upsample of the input
-to the output, with the last conv scaled by 0.01, so the net starts at the baseline.
+to the output, with the last conv scaled by 0.01, so the net starts at the baseline. Option unshuffle=2
+is BasicSR's x2 layout (pixel-unshuffle the input by 2, then the x4 body): community x2 weights load with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_sr.errors import ConfigError
 from gan_sr.sr.bicubic import bicubic_upscale, check_residual, check_scale
 from gan_sr.sr.srresnet import upsampling_stages
 
@@ -63,12 +65,15 @@ class RRDBNet(nn.Module):
     """The ESRGAN generator: `num_blocks` RRDBs of width `nf` and growth `gc`, nearest upsampling."""
 
     def __init__(self, scale: int, *, num_blocks: int = 23, nf: int = 64, gc: int = 32,
-                 residual: str = "none") -> None:
+                 residual: str = "none", unshuffle: int = 1) -> None:
         super().__init__()
         self.scale = check_scale(scale)
         self.residual = check_residual(residual)
-        self.stages = upsampling_stages(self.scale)
-        self.conv_first = nn.Conv2d(3, nf, 3, padding=1)
+        self.unshuffle = int(unshuffle)
+        if self.unshuffle not in (1, 2):
+            raise ConfigError(f"option unshuffle must be 1 or 2, got {unshuffle!r}")
+        self.stages = upsampling_stages(self.scale * self.unshuffle)
+        self.conv_first = nn.Conv2d(3 * self.unshuffle**2, nf, 3, padding=1)
         self.body = nn.Sequential(*(RRDB(nf, gc) for _ in range(int(num_blocks))))
         self.conv_body = nn.Conv2d(nf, nf, 3, padding=1)
         for i, _ in enumerate(self.stages, start=1):
@@ -82,7 +87,7 @@ class RRDBNet(nn.Module):
                 self.conv_last.bias.zero_()
 
     def forward(self, lr: Tensor) -> Tensor:
-        feat = self.conv_first(lr)
+        feat = self.conv_first(F.pixel_unshuffle(lr, self.unshuffle) if self.unshuffle > 1 else lr)
         feat = feat + self.conv_body(self.body(feat))
         for i, r in enumerate(self.stages, start=1):
             feat = self.lrelu(getattr(self, f"conv_up{i}")(F.interpolate(feat, scale_factor=r, mode="nearest")))
