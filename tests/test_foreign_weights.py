@@ -120,3 +120,18 @@ def test_upscale_takes_a_community_weights_file(tmp_path):
     from gan_sr.io.images import read_image
 
     assert read_image(tmp_path / "out" / "a_x4.png").rgb.shape == (3, 64, 48)
+
+
+def test_bench_and_posthoc_take_a_weights_file_by_path(tmp_path):
+    torch.save({"params_ema": _rrdb(4).state_dict()}, tmp_path / "RealESRGAN_x4plus_anime.pth")
+    for i in range(2):
+        write_image(tmp_path / "hr" / f"{i}.png", torch.rand(3, 32, 32))
+    from gan_sr.pipelines.bench import run_bench
+    from gan_sr.pipelines.posthoc import parse_methods
+
+    res = run_bench(f"bicubic,{tmp_path / 'RealESRGAN_x4plus_anime.pth'}", str(tmp_path / "hr"), 4, out=tmp_path / "b",
+                    timing=False)
+    names = [m["name"] for m in res["methods"]]
+    assert names == ["bicubic", "RealESRGAN_x4plus_anime"]
+    (m,) = parse_methods(str(tmp_path / "RealESRGAN_x4plus_anime.pth"), 4)
+    assert (m.label, m.name) == ("RealESRGAN_x4plus_anime", "rrdb")

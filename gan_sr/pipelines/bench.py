@@ -416,7 +416,11 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
         raise ConfigError(f"timing input size must be at least 8 px, got {timing_size}")
     dev = _check_device(device)
     ckpt_map = parse_ckpts(ckpts)
-    names = parse_models(models) if models else []
+    items = [models] if isinstance(models, str) else list(models or [])
+    entries = [e.strip() for item in items for e in str(item).split(",") if e.strip()]
+    files = [e for e in entries if Path(e).suffix and Path(e).is_file()]  # weights files, shown by file name
+    ckpt_map.update({Path(f).stem: f for f in files})
+    names = parse_models([e for e in entries if e not in files]) if len(files) < len(entries) else []
     names += [n for n in ckpt_map if n not in names]
     if not names:
         raise ConfigError("nothing to bench: --models is empty and no --ckpt was given")

@@ -94,6 +94,8 @@ def parse_methods(methods: str | Sequence[str], scale: int) -> list[Method]:
             raise ConfigError(f"--sr {','.join(map(str, items))!r}: has an empty entry")
         label, sep, path = part.partition("=")
         label, path = label.strip(), path.strip()
+        if not sep and Path(part).suffix and Path(part).is_file():  # a weights file: labelled by its name
+            label, sep, path = re.sub(r"[^A-Za-z0-9._+-]", "_", Path(part).stem), "=", part
         if sep:
             if not label or not path:
                 raise ConfigError(f"--sr {part!r}: expected LABEL=CKPT, e.g. --sr espcn=runs/espcn/best.pt")
@@ -133,12 +135,13 @@ def _shipped(spec, scale: int) -> Method:
 
 
 def _model_name(ckpt: Path, part: str) -> str:
-    from gan_sr.io.checkpoints import load_checkpoint
+    """The registry name of the model in a gansr checkpoint or a community weights file."""
+    from gan_sr.sr.registry import load_model
 
-    entry = load_checkpoint(ckpt).get("model")
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise CheckpointError(f"--sr {part}: {ckpt} is not an SR model checkpoint (no model name)")
-    return entry["name"]
+    try:
+        return load_model(ckpt).registry_entry["name"]
+    except (CheckpointError, ConfigError) as exc:
+        raise CheckpointError(f"--sr {part}: {exc}") from None
 
 
 def load_methods(methods: Sequence[Method], scale: int, device: str | torch.device = "cpu") -> dict[str, nn.Module]:
