@@ -86,7 +86,8 @@ def test_srvgg_compact_loads_with_its_scale_and_depth(tmp_path, act):
 
 def test_unknown_unsafe_and_mismatched_files_give_one_clear_error(tmp_path):
     torch.save({"encoder.weight": torch.zeros(4, 3, 3, 3)}, tmp_path / "other.pth")
-    with pytest.raises(CheckpointError, match=r"other\.pth: no known SR architecture .*encoder\.weight \(4, 3, 3, 3\)"):
+    unknown = r"other\.pth: a raw state_dict of 1 tensors in no known SR architecture .*encoder\.weight \(4, 3, 3, 3\)"
+    with pytest.raises(CheckpointError, match=unknown):
         load_model(tmp_path / "other.pth")
     torch.save({"params_ema": {"iter": 3}}, tmp_path / "empty.pth")
     with pytest.raises(CheckpointError, match=r"empty\.pth: no state dict of tensors"):
@@ -135,3 +136,17 @@ def test_bench_and_posthoc_take_a_weights_file_by_path(tmp_path):
     assert names == ["bicubic", "RealESRGAN_x4plus_anime"]
     (m,) = parse_methods(str(tmp_path / "RealESRGAN_x4plus_anime.pth"), 4)
     assert (m.label, m.name) == ("RealESRGAN_x4plus_anime", "rrdb")
+
+
+def test_skip_existing_continues_an_interrupted_batch(tmp_path):
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(3, 8, 8))
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    write_image(tmp_path / "out" / "b_x2.png", torch.zeros(3, 16, 16))  # done before the interruption
+    before = (tmp_path / "out" / "b_x2.png").read_bytes()
+    res = CliRunner().invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model",
+                                    "bicubic", "--scale", "2", "--skip-existing"])
+    assert res.exit_code == 1  # one input failed; the others went on
+    assert "upscaled 2 of 4" in res.output and "1 already there" in res.output and "broken.png" in res.output
+    assert (tmp_path / "out" / "b_x2.png").read_bytes() == before
+    assert (tmp_path / "out" / "a_x2.png").is_file() and (tmp_path / "out" / "c_x2.png").is_file()

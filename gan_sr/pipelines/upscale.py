@@ -262,6 +262,7 @@ class UpscaleReport:
 
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
     tiles: int = 0
     fp32_fallbacks: int = 0
 
@@ -270,8 +271,10 @@ class UpscaleReport:
         return not self.failed
 
     def summary(self, out_dir: PathLike) -> str:
-        total = len(self.written) + len(self.failed)
+        total = len(self.written) + len(self.failed) + len(self.skipped)
         line = f"upscaled {len(self.written)} of {total} image(s) into {out_dir}"
+        if self.skipped:
+            line += f"; {len(self.skipped)} already there, left as they were (--skip-existing)"
         if self.fp32_fallbacks:
             line += f"; {self.fp32_fallbacks} tile(s) re-run in fp32 after NaN/black half-precision output"
         if self.failed:
@@ -289,11 +292,13 @@ def upscale_files(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     progress: bool = False,
+    skip_existing: bool = False,
 ) -> UpscaleReport:
     """Upscale every image in `sources` (files, folders, globs) into `out_dir`; bad files are reported, not fatal.
 
     Naming follows `output_paths`. Errors that concern the whole job (missing source, output onto an
-    input) raise before anything is written.
+    input) raise before anything is written. Every output is written atomically, so after a kill an output
+    either exists whole or not at all, and `skip_existing` continues an interrupted batch where it stopped.
     """
     scale = getattr(model, "scale", None)
     if not isinstance(scale, int):
@@ -306,6 +311,9 @@ def upscale_files(
     report = UpscaleReport()
     stats: dict = {}
     for src, dst in tqdm(pairs, desc="images", unit="img", disable=not progress):
+        if skip_existing and dst.is_file():
+            report.skipped.append(dst)
+            continue
         try:
             upscale_image(model, src, dst, tile=tile, tile_pad=tile_pad, device=device, dtype=dtype,
                           progress=progress, stats=stats)

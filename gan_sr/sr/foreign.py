@@ -113,6 +113,6 @@ def detect(state: dict[str, Tensor], path: str | Path = "weights") -> tuple[str,
         raise CheckpointError(f"{path}: looks like an ESRGAN-family state dict but does not fit one "
                               f"(unexpected key {exc})") from None
     shown = ", ".join(f"{k} {tuple(state[k].shape)}" for k in keys[:6])
-    raise CheckpointError(f"{path}: no known SR architecture in its {len(keys)} tensors (first: {shown}); "
-                          "gansr reads RRDBNet (ESRGAN / Real-ESRGAN, BasicSR or original names) and "
+    raise CheckpointError(f"{path}: a raw state_dict of {len(keys)} tensors in no known SR architecture "
+                          f"(first: {shown}); gansr reads RRDBNet (ESRGAN / Real-ESRGAN, BasicSR or original names) and "
                           "SRVGGNetCompact, or its own checkpoints")
