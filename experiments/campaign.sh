@@ -11,7 +11,8 @@
 #   experiments/campaign.sh unpack                                         # ... and back, on a new machine
 #
 # Run state lives in $GANSR_RUNS/campaign (default /work/runs/campaign, outside the work tree); `pack` stores the
-# last.pt of every unfinished run in the repository so that a new machine loses nothing. One thread per run
+# last.pt (everything an exact resume needs), config and TensorBoard logs of every run in the repository so that a
+# new machine loses nothing; best.pt comes back from the shipped checkpoint made from it. One thread per run
 # (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs. A lock per run keeps two loops
 # from training one run at once.
 set -euo pipefail
@@ -50,6 +51,7 @@ import sys
 from pathlib import Path
 from gan_sr.io.checkpoints import load_checkpoint
 p = Path(sys.argv[1]) / "last.pt"
+p = p if p.exists() else p.with_name("previous.pt")  # a kill between keeping previous.pt and writing last.pt
 if not p.exists():
     print("0 - 0 0"); raise SystemExit
 ck = load_checkpoint(p); m = ck.get("meta", {}); cfg = m.get("config", {}).get("train", {})
@@ -109,17 +111,29 @@ case $cmd in
     while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       [ -f "$RUNS/$name/last.pt" ] || continue
-      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/best.pt" "$name/config.json" "$name/tb" \
+      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" \
         && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
     done <<< "$RUNS_TABLE"
     du -sh "$PACK" ;;
-  unpack)
+  unpack)  # best.pt is not packed: the shipped checkpoint made from it (checkpoints/, EMA weights) stands in
     mkdir -p "$RUNS"
     for f in "$PACK"/*.tar.gz; do
       name=$(basename "$f" .tar.gz)
       want "$name" || continue
       if [ -f "$RUNS/$name/last.pt" ]; then echo "$name: $RUNS/$name already holds a run, kept"; continue; fi
       tar -C "$RUNS" -xzf "$f" && echo "$name: restored to $RUNS/$name"
+      $PY - "$RUNS/$name" <<'PY'
+import shutil, sys
+from pathlib import Path
+from gan_sr.io.checkpoints import load_checkpoint
+from gan_sr.sr.registry import checkpoints_dir
+run = Path(sys.argv[1])
+for ck in checkpoints_dir().glob("*.pt"):
+    meta = load_checkpoint(ck).get("meta", {})
+    if str(meta.get("shipped_from", "")).endswith(f"{run.name}/best.pt"):
+        shutil.copyfile(ck, run / "best.pt")
+        print(f"{run.name}: best.pt from {ck}")
+PY
     done ;;
   *) echo "usage: $0 run|status|ship|pack|unpack"; exit 2 ;;
 esac

@@ -77,6 +77,7 @@ class RunDir:
 
     config_file = property(lambda self: self.path / "config.json")
     last = property(lambda self: self.path / "last.pt")
+    previous = property(lambda self: self.path / "previous.pt")  # the checkpoint before last.pt
     best = property(lambda self: self.path / "best.pt")
     tb = property(lambda self: self.path / "tb")
     samples = property(lambda self: self.path / "samples")
@@ -98,7 +99,7 @@ class RunDir:
 
     def ensure_fresh(self) -> None:
         """ConfigError if this folder already holds a run (checked on rank 0 only)."""
-        if self.main and (self.last.exists() or self.config_file.exists()):
+        if self.main and (self.has_checkpoint() or self.config_file.exists()):
             raise ConfigError(
                 f"run folder {self.path} already holds a run; resume it with --resume {self.path} "
                 "or choose another --run-dir"
@@ -110,10 +111,15 @@ class RunDir:
         run = cls(path, main=main)
         if not run.path.is_dir():
             raise CheckpointError(f"--resume {run.path}: no such run folder")
-        for f in (run.config_file, run.last):
-            if not f.is_file():
-                raise CheckpointError(f"--resume {run.path}: {f.name} is missing, so there is nothing to resume")
+        if not run.config_file.is_file():
+            raise CheckpointError(f"--resume {run.path}: config.json is missing, so there is nothing to resume")
+        if not run.has_checkpoint():
+            raise CheckpointError(f"--resume {run.path}: last.pt is missing, so there is nothing to resume")
         return run
+
+    def has_checkpoint(self) -> bool:
+        """last.pt, or previous.pt when a kill came between keeping it and writing the new last.pt."""
+        return self.last.is_file() or self.previous.is_file()
 
     def continues(self, record: dict, *, ignore: tuple[str, ...] = ()) -> bool:
         """True when this folder holds a run of `record` (its config.json content; dotted keys in `ignore`,
@@ -126,7 +132,7 @@ class RunDir:
         if diffs:
             raise ConfigError(f"--run-dir {self.path} holds a run of another configuration (differs in "
                               f"{', '.join(diffs[:3])}); resume it with --resume {self.path} or choose another --run-dir")
-        if not self.last.is_file():
+        if not self.has_checkpoint():
             if self.main:
                 self.config_file.unlink()
             return False
@@ -146,19 +152,29 @@ class RunDir:
         os.replace(tmp, self.config_file)
 
     def save(self, payload: dict, *, best: bool = False) -> None:
-        """Write last.pt (and best.pt) atomically; a no-op off rank 0."""
+        """Write last.pt (and best.pt) atomically, keeping the one before as previous.pt; a no-op off rank 0."""
         if not self.main:
             return
         from gan_sr.io.checkpoints import save_checkpoint
 
+        if self.last.is_file():
+            os.replace(self.last, self.previous)
         save_checkpoint(self.last, payload)
         if best:
             save_checkpoint(self.best, payload)
 
     def load_last(self, map_location: str | torch.device = "cpu") -> dict:
+        """last.pt; if it is missing or damaged, previous.pt with a warning (that run repeats a few steps)."""
         from gan_sr.io.checkpoints import load_checkpoint
 
-        return load_checkpoint(self.last, map_location=map_location)
+        try:
+            return load_checkpoint(self.last, map_location=map_location)
+        except CheckpointError as exc:
+            if not self.previous.is_file():
+                raise
+            if self.main:
+                print(f"Warning: {exc}; resuming from the checkpoint before it, {self.previous}", file=sys.stderr)
+            return load_checkpoint(self.previous, map_location=map_location)
 
 
 # ----------------------------------------------------------------------------------------------------- RNG

@@ -681,7 +681,7 @@ class SRTrainer:
             self.run.save(self.payload(), best=is_best)
 
     def _rollback(self, exc: TrainingDiverged) -> None:
-        if self.rollbacks_left <= 0 or not self.run.last.exists():
+        if self.rollbacks_left <= 0 or not self.run.has_checkpoint():
             raise exc
         self.rollbacks_left -= 1
         ck = self.run.load_last()
