@@ -74,9 +74,13 @@ def test_tensorboard_has_the_curves_and_grids(trained):
     ea.Reload()
     scalars, images = set(ea.Tags()["scalars"]), set(ea.Tags()["images"])
     assert {"Loss/loss_d", "Loss/loss_g", "Loss/r1", "ADA/p", "ADA/r_t", "D/real_mean", "D/fake_mean",
-            "Timing/sec_per_kimg"} <= scalars
+            "Timing/sec_per_kimg", "LR/g", "LR/d"} <= scalars
     assert {"samples/fixed_latents", "samples/interpolation"} <= images
     assert [e.step for e in ea.Scalars("ADA/p")] == [16, 32, 48, 64]
+    assert [e.step for e in ea.Images("samples/fixed_latents")] == [32, 64]  # pictures at snapshots only
+    hp = EventAccumulator(str(trained / "tb" / "hparams"))
+    hp.Reload()
+    assert {"hparam/kimg", "hparam/ada_p"} <= set(hp.Tags()["scalars"])
 
 
 def test_resume_is_bit_identical(data, tiny, tmp_path):

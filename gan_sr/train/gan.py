@@ -47,6 +47,7 @@ from gan_sr.train.loop import (
     broadcast_state,
     capture_rng,
     check_finite,
+    flat_hparams,
     image_grid,
     init_distributed,
     open_writer,
@@ -406,13 +407,15 @@ class GanTrainer:
                 writer.add_scalar("D/fake_mean", row["d_fake"], step)
                 writer.add_scalar("Progress/kimg", kimg, step)
                 writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
-                grid, strips = self.samples()
-                cols = grid_columns(grid.shape[0])
-                writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
-                writer.add_image("samples/interpolation", make_grid(strips, 8), step)
-                if snapshot:
+                writer.add_scalar("LR/g", self.opt_g.param_groups[0]["lr"], step)
+                writer.add_scalar("LR/d", self.opt_d.param_groups[0]["lr"], step)
+                if snapshot:  # pictures at snapshots only: every tick they made the logs grow ~0.5 MB per kimg
                     from gan_sr.io.images import write_image
 
+                    grid, strips = self.samples()
+                    cols = grid_columns(grid.shape[0])
+                    writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
+                    writer.add_image("samples/interpolation", make_grid(strips, 8), step)
                     write_image(self.run.samples / f"fakes_{self.nimg:09d}.png", make_grid(grid, cols))
             if self.callback is not None and self.dist.is_main:
                 self.callback({**row, "trainer": self})
@@ -459,6 +462,11 @@ class GanTrainer:
                     next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
                     stats = {k: [] for k in stats}
                     tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+            if dist.is_main and last_row:
+                final = {"hparam/kimg": self.nimg / 1000.0, "hparam/ada_p": self.ada.p}
+                if self.last_swd is not None:
+                    final["hparam/swd_mean"] = self.last_swd["mean"]
+                writer.add_hparams(flat_hparams(cfg), final, run_name="hparams")
         finally:
             bar.close()
             writer.close()

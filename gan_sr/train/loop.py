@@ -630,6 +630,20 @@ def progress(total: int, *, initial: int = 0, enabled: bool = True, desc: str = 
                 disable=not enabled or not sys.stderr.isatty())
 
 
+def flat_hparams(cfg: dict, prefix: str = "") -> dict:
+    """A nested config as TensorBoard hparams: dotted keys, values as numbers, strings or bools."""
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat_hparams(v, key + "."))
+        elif isinstance(v, (int, float, str, bool)):
+            out[key] = v
+        else:
+            out[key] = str(v)
+    return out
+
+
 def image_grid(rows: list[list[Tensor]], pad: int = 2) -> Tensor:
     """Tile (3, H, W) images into one (3, H', W') picture: a row per sample, columns side by side."""
     heights = [max(im.shape[-2] for im in row) for row in rows]

@@ -40,6 +40,7 @@ from gan_sr.train.loop import (
     broadcast_state,
     capture_rng,
     check_finite,
+    flat_hparams,
     image_grid,
     init_distributed,
     open_writer,
@@ -741,7 +742,7 @@ class SRTrainer:
                         print(f"Stopped at step {self.step}: no new best val PSNR in {self.evals_since_best} "
                               "validations (train.early_stop).", file=sys.stderr)
             if dist.is_main and (self.step >= total or self.flattened()):  # not after a campaign slice
-                writer.add_hparams(_flat_hparams(cfg), {"hparam/best_val_psnr": self.best_psnr,
+                writer.add_hparams(flat_hparams(cfg), {"hparam/best_val_psnr": self.best_psnr,
                                                         "hparam/val_ssim": self.last_val.get("ssim", 0.0)},
                                    run_name="hparams")
                 self._write_card()
@@ -798,19 +799,6 @@ def _broadcast_floats(values: dict[str, float], dist: DistEnv) -> dict[str, floa
     t = torch.tensor([float(values.get(k, 0.0)) for k in keys], dtype=torch.float64, device=dist.device)
     tdist.broadcast(t, src=0)
     return dict(zip(keys, t.tolist()))
-
-
-def _flat_hparams(cfg: dict, prefix: str = "") -> dict:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat_hparams(v, key + "."))
-        elif isinstance(v, (int, float, str, bool)):
-            out[key] = v
-        else:
-            out[key] = str(v)
-    return out
 
 
 def train_sr(config: dict | None, *, data: str | Path | None, **kwargs: Any) -> TrainResult:
