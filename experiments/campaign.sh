@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The SR training campaign (issue 12): every PSNR-oriented model at x4 and x2 on drawn art, then the photo
-# runs and the GAN stages, trained in round-robin slices so each one moves every session, until its val curve
+# The SR training campaign (issue 12): every PSNR-oriented model at x4 and x2 on drawn art, their GAN stages,
+# and the photo-domain runs (T91 + BSD200, scored on Set5/Set14/BSD100 by experiments/sr_bench_full.sh), trained in round-robin slices so each one moves every session, until its val curve
 # flattens (train.early_stop in its config) or it reaches its step cap. Resumable: the same command continues
 # every run from its last.pt (a killed run loses at most one checkpoint interval).
 #
@@ -23,7 +23,9 @@ export OMP_NUM_THREADS=${THREADS:-1} MKL_NUM_THREADS=${THREADS:-1}
 G="nice -n 5 .venv/bin/gansr"
 PY=.venv/bin/python
 DATA=${DATA:-data/anime}
+PHOTO=$RUNS/data/photo_t91_bsd200  # T91 + BSD200 (minus 5 held-out BSD200 images for val), symlinks
 [ -d "$DATA/train" ] || { echo "build the drawn-art data first: .venv/bin/python experiments/data_build_drawn.py"; exit 2; }
+experiments/photo_layout.sh "$PHOTO" T91 BSD200
 
 # name | model[:stage] (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
 # --init run (its best.pt) or - | minutes per slice | override config under experiments/configs/ or -.
@@ -41,6 +43,10 @@ srcnn_x2     srcnn       2 $DATA -            5  -
 srresnet_x2  srresnet    2 $DATA -            8  -
 esrgan_x4    esrgan:gan  4 $DATA rrdb_x4      10 overrides/esrgan_gan_cpu_nopercep
 srgan_x4     srgan:gan   4 $DATA srresnet_x4  10 overrides/srgan_gan_cpu_nopercep
+rrdb_photo_x4      rrdb      4 $PHOTO - 15 -
+srresnet_photo_x4  srresnet  4 $PHOTO - 10 -
+espcn_photo_x4     espcn     4 $PHOTO - 3  -
+srcnn_photo_x4     srcnn     4 $PHOTO - 5  -
 "
 
 want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
@@ -91,11 +97,11 @@ case $cmd in
       [ "$moved" = 1 ] || { echo "every run is done"; break; }
     done ;;
   status)
-    printf "%-13s %8s %9s %6s %7s\n" run step best_dB done wall_h
+    printf "%-18s %8s %9s %6s %7s\n" run step best_dB done wall_h
     while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       read -r step best done wall < <(state "$RUNS/$name")
-      printf "%-13s %8s %9s %6s %7s\n" "$name" "$step" "$best" "$done" "$wall"
+      printf "%-18s %8s %9s %6s %7s\n" "$name" "$step" "$best" "$done" "$wall"
     done <<< "$RUNS_TABLE" ;;
   ship)
     while read -r name model scale data init minutes over; do

@@ -13,34 +13,15 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 G="nice -n 10 .venv/bin/gansr"
 PY=.venv/bin/python
-SHARED=${GANSR_SHARED:-../shared}/datasets
 R=runs/photo
 OUT=experiments/results/photo_repro
 STEPS_SRCNN_X2=${STEPS_SRCNN_X2:-3000}
 STEPS_SRCNN_X4=${STEPS_SRCNN_X4:-2000}
 STEPS_ESPCN_X4=${STEPS_ESPCN_X4:-3000}
 STEPS_RRDB_X4=${STEPS_RRDB_X4:-1500}
-VAL="100075 100080 100098 103041 104022"  # BSD200 images held out for validation (best.pt selection)
 mkdir -p "$R/logs" "$OUT"
 
-# A built layout of symlinks: train/ from the named shared sets (minus VAL), val/ = VAL. The trainer reads
-# train and val from one --data folder; this keeps Set5/Set14/BSD100 out of checkpoint selection.
-layout() {  # name set...
-  local dir=$R/data/$1; shift
-  [ -d "$dir/val" ] && return 0
-  mkdir -p "$dir/train.tmp" "$dir/val.tmp"
-  local set f stem
-  for set in "$@"; do
-    for f in "$SHARED/$set"/*; do
-      case "${f,,}" in *.bmp|*.png|*.jpg) ;; *) continue ;; esac
-      stem=$(basename "${f%.*}")
-      [[ " $VAL " == *" $stem "* ]] && continue
-      ln -s "$(realpath "$f")" "$dir/train.tmp/$(basename "$f")"
-    done
-  done
-  for stem in $VAL; do ln -s "$(realpath "$SHARED/BSD200/$stem.jpg")" "$dir/val.tmp/$stem.jpg"; done
-  mv "$dir/train.tmp" "$dir/train" && mv "$dir/val.tmp" "$dir/val"
-}
+layout() { experiments/photo_layout.sh "$R/data/$1" "${@:2}"; }  # name set...
 
 step_of() {  # run_dir -> step of last.pt (0 when none)
   [ -f "$1/last.pt" ] || { echo 0; return; }
