@@ -24,8 +24,10 @@ G="nice -n 5 .venv/bin/gansr"
 PY=.venv/bin/python
 DATA=${DATA:-data/anime}
 PHOTO=$RUNS/data/photo_t91_bsd200  # T91 + BSD200 (minus 5 held-out BSD200 images for val), symlinks
+HEADS=${HEADS:-data/heads/128}     # the heads' own 128 -> 64 degradation, for the post-hoc arms of issue 14
 [ -d "$DATA/train" ] || { echo "build the drawn-art data first: .venv/bin/python experiments/data_build_drawn.py"; exit 2; }
 experiments/photo_layout.sh "$PHOTO" T91 BSD200
+[ -d "$HEADS/train" ] || echo "no $HEADS (gansr data heads ... --out data/heads): its runs will fail until it is built"
 
 # name | model[:stage] (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
 # --init run (its best.pt) or - | minutes per slice | override config under experiments/configs/ or -.
@@ -43,6 +45,8 @@ srcnn_x2     srcnn       2 $DATA -            5  -
 srresnet_x2  srresnet    2 $DATA -            8  -
 esrgan_x4    esrgan:gan  4 $DATA rrdb_x4      10 overrides/esrgan_gan_cpu_nopercep
 srgan_x4     srgan:gan   4 $DATA srresnet_x4  10 overrides/srgan_gan_cpu_nopercep
+rrdb_heads_x2      rrdb      2 $HEADS - 10 -
+espcn_heads_x2     espcn     2 $HEADS - 3  -
 rrdb_photo_x4      rrdb      4 $PHOTO - 15 -
 srresnet_photo_x4  srresnet  4 $PHOTO - 10 -
 espcn_photo_x4     espcn     4 $PHOTO - 3  -

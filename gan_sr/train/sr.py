@@ -154,7 +154,7 @@ def _cpu_recipes() -> dict[tuple[str, str], dict]:
     SRResNet (ahead of MSE at equal steps), MSE for the small SRCNN/ESPCN (L1 cost ESPCN 0.3 dB), the rate halved
     after 6 validations without a new best val PSNR and the run stopped after 16 (the curve is flat), so a
     campaign gives each model the hours it needs instead of a fixed step count. channels_last fp32: bf16
-    autocast was 1.5-8x slower on this CPU (no native bf16; results/train_throughput_cpu.md).
+    autocast was 3-8x slower on this CPU (no native bf16; results/train_throughput_cpu.md).
     """
     small = {"log": {"every": 20, "checkpoint_every": 500, "samples": 4},
              "precision": {"bf16": False, "channels_last": True}}
