@@ -81,3 +81,16 @@ def test_the_same_gan_command_continues_its_run(data, tiny, tmp_path):
     assert load_checkpoint(run / "last.pt")["meta"]["nimg"] == 64
     other = CliRunner().invoke(main, [*args, "--kimg", "0.064", "--lr", "0.01"])
     assert other.exit_code == 2 and "another configuration" in other.output and "train.lr_d" in other.output
+
+
+def test_a_dcgan_generator_starts_the_joint_stack(data, tiny, tmp_path):
+    from gan_sr.train import joint as J
+
+    T.train_gan(T.build_config(tiny, data=str(data), kimg=0.016), run_dir=tmp_path / "g", quiet=True)
+    cfg = J.build_config(None, data=str(data), g0=str(tmp_path / "g" / "last.pt"), res=16, sr="espcn", scale=2, kimg=0.032,
+                         batch=8, fade_kimg=0.016, snapshot_kimg=0.016)
+    J.train_joint(cfg, run_dir=tmp_path / "j", quiet=True)
+    stack = J.load_stack(tmp_path / "j" / "last.pt")
+    assert isinstance(stack.g0, DCGenerator)
+    lo, hi = J.generate_stack(stack, 2, seed=0)
+    assert lo.shape == (2, 3, 16, 16) and hi.shape == (2, 3, 32, 32)

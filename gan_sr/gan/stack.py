@@ -16,12 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.degrade import imresize
-from gan_sr.gan.networks import Generator, to_gan, to_unit
+from gan_sr.gan.networks import Generator, build_generator, to_gan, to_unit
 from gan_sr.sr.registry import build_model
 
 
 class Stack(nn.Module):
-    """G0 (the StyleGAN2-lite Generator) followed by an SR stage S; `alpha` is a 0-dim buffer, saved with them."""
+    """G0 (a GAN generator of either family) followed by an SR stage S; `alpha` is a 0-dim buffer, saved with them."""
 
     def __init__(self, g0: Generator, sr: nn.Module, alpha: float = 1.0):
         super().__init__()
@@ -49,4 +49,4 @@ def build_stack(config: dict, alpha: float = 1.0) -> Stack:
     {"g0": G0's netcfg, "sr": {"name", "scale", "preset", "overrides"}}."""
     sr = config["sr"]
     s_stage = build_model(sr["name"], int(sr["scale"]), sr["preset"], **sr["overrides"])
-    return Stack(Generator(**config["g0"]), s_stage, alpha)
+    return Stack(build_generator(config["g0"]), s_stage, alpha)

@@ -39,11 +39,11 @@ from torch import Tensor, nn
 from gan_sr.degrade import downscale
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
-from gan_sr.gan.networks import Discriminator, gan_config, to_gan, to_unit
+from gan_sr.gan.networks import ARCHS, Discriminator, gan_config, to_gan, to_unit
 from gan_sr.gan.stack import Stack, build_stack
 from gan_sr.losses import adversarial as adv
 from gan_sr.sr import registry
-from gan_sr.train.gan import LOSSES, MODEL_NAME as GAN_MODEL_NAME, grid_columns, load_config, make_grid, merge
+from gan_sr.train.gan import LOSSES, grid_columns, load_config, make_grid, merge
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -217,7 +217,7 @@ def resolve_inits(cfg: dict) -> tuple[dict, dict]:
         path = cfg["init"]["g0"]
         ck = _read_checkpoint(path, "--g0")
         model = ck.get("model") if isinstance(ck.get("model"), dict) else {}
-        if ck.get("kind") != "gan" or model.get("name") != GAN_MODEL_NAME:
+        if ck.get("kind") != "gan" or model.get("name") not in ARCHS:
             raise CheckpointError(f"--g0 {path}: a {ck.get('kind')!r} checkpoint of {model.get('name')!r}, not a GAN "
                                   f"generator; pass a `gansr gan train` last.pt or a `gansr gan export` file")
         netcfg = dict(model["config"])
