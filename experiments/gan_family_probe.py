@@ -81,7 +81,8 @@ def report(names: list[str], *, data: Path, runs: Path, out: Path, command: str)
         scored = evaluate_generator(run / "last.pt", data, split="val", seed=0, pairs=200)
         g = load_generator(run / "last.pt")
         write_image(out / f"samples_{name}.png", make_grid(generate(g, 32, seed=0), 8))
-        note = (CONFIGS / f"{name}.toml").read_text().splitlines()[0].lstrip("# ")
+        lines = (CONFIGS / f"{name}.toml").read_text().splitlines()
+        note = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("# what:")), lines[0].lstrip("# "))
         rows.append({"name": name, "what": note, "kimg": round(m["kimg"], 2), "wall_s": round(m["wall_s"]),
                      "kimg_per_hour": round(m["kimg"] / max(m["wall_s"], 1e-9) * 3600, 1),
                      "G_params": sum(p.numel() for p in g.parameters()),
