@@ -150,3 +150,21 @@ def test_skip_existing_continues_an_interrupted_batch(tmp_path):
     assert "upscaled 2 of 4" in res.output and "1 already there" in res.output and "broken.png" in res.output
     assert (tmp_path / "out" / "b_x2.png").read_bytes() == before
     assert (tmp_path / "out" / "a_x2.png").is_file() and (tmp_path / "out" / "c_x2.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tile", "16", "--tile-pad", "16"], "--tile 16 must be larger than --tile-pad 16"),
+    (["--scale", "0"], "--scale 0 is not available for bicubic"),
+])
+def test_upscale_checks_its_arguments_before_any_work(tmp_path, args, message):
+    write_image(tmp_path / "in" / "a.png", torch.rand(3, 8, 8))
+    res = CliRunner().invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model",
+                                    "bicubic", *args])
+    assert res.exit_code == 2 and message in res.output and not (tmp_path / "out").exists()
+
+
+def test_upscale_refuses_an_output_whose_parent_is_missing(tmp_path):
+    write_image(tmp_path / "in" / "a.png", torch.rand(3, 8, 8))
+    res = CliRunner().invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "typo" / "out"),
+                                    "--model", "bicubic"])
+    assert res.exit_code == 2 and "does not exist" in res.output and not (tmp_path / "typo").exists()

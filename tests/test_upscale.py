@@ -163,12 +163,12 @@ def test_missing_source_is_an_error(tmp_path):
 def test_cli_reports_corrupt_file_and_processes_the_rest(tmp_path, rng):
     model = _random_model("espcn", 2)
     _save(model, tmp_path / "espcn.pt")
-    _png(tmp_path / "in" / "good.png", (torch.rand(9, 9, 3, generator=rng) * 255).to(torch.uint8).numpy())
+    _png(tmp_path / "in" / "good.png", (torch.rand(20, 17, 3, generator=rng) * 255).to(torch.uint8).numpy())
     _png(tmp_path / "in" / "deep" / "also.png", np.zeros((5, 6, 3), np.uint8))
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     result = CliRunner().invoke(main, ["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                                        "--model", "espcn", "--scale", "2", "--ckpt", str(tmp_path / "espcn.pt"),
-                                       "--tile", "4", "--tile-pad", "8"])
+                                       "--tile", "10", "--tile-pad", "8"])
     assert result.exit_code == 1, result.output
     assert "broken.png" in result.output and "1 failed" in result.output
     assert "upscaled 2 of 3" in result.output

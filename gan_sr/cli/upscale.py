@@ -55,6 +55,11 @@ def upscale(inputs, out_dir, model_name, scale, ckpt, tile, tile_pad, fp32, devi
     from gan_sr.errors import ConfigError
     from gan_sr.sr.registry import get_spec, load_model
 
+    if tile and tile <= tile_pad:
+        raise ConfigError(f"--tile {tile} must be larger than --tile-pad {tile_pad} (or 0 for no tiling)")
+    parent = Path(out_dir).resolve().parent
+    if not parent.is_dir():
+        raise ConfigError(f"-o {out_dir}: its parent folder {parent} does not exist (a typo?); create it first")
     dev = _device(device)
     if model_name is None and ckpt is None:
         raise ConfigError("give --model NAME (a shipped or non-learned model) or --ckpt PATH")
