@@ -184,8 +184,12 @@ def test_tensorboard_has_both_discriminators_and_the_fade(trained):
     scalars, images = set(ea.Tags()["scalars"]), set(ea.Tags()["images"])
     assert {"Loss/loss_g", "Loss/g_lo", "Loss/g_hi", "Loss/consistency", "Loss/loss_d_lo", "Loss/loss_d_hi",
             "Loss/r1_lo", "Loss/r1_hi", "ADA/p_lo", "ADA/p_hi", "ADA/r_t_lo", "ADA/r_t_hi", "D_lo/real_mean",
-            "D_lo/fake_mean", "D_hi/real_mean", "D_hi/fake_mean", "Progress/alpha", "Metrics/swd_mean"} <= scalars
+            "D_lo/fake_mean", "D_hi/real_mean", "D_hi/fake_mean", "Progress/alpha", "Metrics/swd_mean",
+            "LR/g0", "LR/sr"} <= scalars
     assert {"samples/fixed_lo", "samples/fixed_hi"} <= images
+    hp = EventAccumulator(str(trained / "tb" / "hparams"))
+    hp.Reload()
+    assert {"hparam/kimg", "hparam/alpha", "hparam/swd_mean"} <= set(hp.Tags()["scalars"])
     # batch 8, fade over 32 images: the last step of each 16-image tick started at alpha 0.25, 0.75, 1, 1
     assert [(e.step, e.value) for e in ea.Scalars("Progress/alpha")] == [(16, 0.25), (32, 0.75), (48, 1.0), (64, 1.0)]
 

@@ -55,6 +55,7 @@ from gan_sr.train.loop import (
     broadcast_state,
     capture_rng,
     check_finite,
+    flat_hparams,
     init_distributed,
     open_writer,
     preserved_rng,
@@ -591,13 +592,15 @@ class JointTrainer:
             writer.add_scalar("Progress/alpha", row["alpha"], step)
             writer.add_scalar("Progress/kimg", kimg, step)
             writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
-            lo, hi = self.samples()
-            cols = grid_columns(lo.shape[0])
-            writer.add_image("samples/fixed_lo", make_grid(lo, cols), step)
-            writer.add_image("samples/fixed_hi", make_grid(hi, cols), step)
-            if snapshot:
+            writer.add_scalar("LR/g0", self.opt_g0.param_groups[0]["lr"], step)
+            writer.add_scalar("LR/sr", self.opt_sr.param_groups[0]["lr"], step)
+            if snapshot:  # pictures at snapshots only, as the GAN trainer
                 from gan_sr.io.images import write_image
 
+                lo, hi = self.samples()
+                cols = grid_columns(lo.shape[0])
+                writer.add_image("samples/fixed_lo", make_grid(lo, cols), step)
+                writer.add_image("samples/fixed_hi", make_grid(hi, cols), step)
                 write_image(self.run.samples / f"fakes_hi_{self.nimg:09d}.png", make_grid(hi, cols))
                 write_image(self.run.samples / f"fakes_lo_{self.nimg:09d}.png", make_grid(lo, cols))
             if self.callback is not None:
@@ -651,6 +654,11 @@ class JointTrainer:
                     next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
                     stats = {k: [] for k in stats}
                     tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+            if dist.is_main and last_row:
+                final = {"hparam/kimg": self.nimg / 1000.0, "hparam/alpha": float(self.stack.alpha)}
+                if self.last_swd is not None:
+                    final["hparam/swd_mean"] = self.last_swd["mean"]
+                writer.add_hparams(flat_hparams(cfg), final, run_name="hparams")
         finally:
             bar.close()
             writer.close()
