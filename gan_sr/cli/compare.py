@@ -14,7 +14,7 @@ from gan_sr.cli.posthoc import PAIRS_OPTION, inception_weights, sr_option
     "--sr bicubic,espcn --scale 2 --ref data/anime --out out/compare",
 ))
 @click.option("--gan", type=click.Path(dir_okay=False),
-              help="GAN checkpoint of the post-hoc arms (default: the shipped checkpoints/gan_anime_64.pt).")
+              help="GAN checkpoint of the post-hoc arms (default: the shipped checkpoints/gan_heads_64.pt, character heads).")
 @click.option("--joint", multiple=True, type=click.Path(dir_okay=False),
               help="A `gansr joint-train` checkpoint (repeatable): one arm each.")
 @sr_option(("all",))

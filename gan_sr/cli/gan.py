@@ -188,8 +188,8 @@ def eval_(ckpt, ref, split, n, inception, seed, truncation, device, fmt):
         click.echo("(FID/KID skipped: no Inception weights; pass --inception PATH)", err=True)
 
 
-@gan.command(epilog=examples("gansr gan export --ckpt runs/gan_cpu64/last.pt --out checkpoints/gan_anime_64.pt "
-                             "--ref data/anime"))
+@gan.command(epilog=examples("gansr gan export --ckpt runs/heads64/last.pt --out checkpoints/gan_heads_64.pt "
+                             "--ref data/heads/64 --split val"))
 @click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="A run's last.pt.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Slim checkpoint to write (+ .md card).")
 @click.option("--ref", type=click.Path(file_okay=False), help="Real images to put an SWD score on the card.")

@@ -14,7 +14,7 @@ from gan_sr.errors import ConfigError
 
 @click.command(name="joint-train", epilog=examples(
     "gansr joint-train --data data/anime --config experiments/configs/joint_cpu.toml --run-dir runs/joint_espcn_x2",
-    "gansr joint-train --data data/anime --sr espcn --scale 2 --g0 checkpoints/gan_anime_64.pt "
+    "gansr joint-train --data data/heads/128 --sr espcn --scale 2 --g0 checkpoints/gan_heads_64.pt "
     "--sr-ckpt checkpoints/espcn_x2.pt --kimg 20 --fade-kimg 5",
     "gansr joint-train --data data/anime --g0 runs/gan_cpu64/last.pt --sr-ckpt checkpoints/espcn_x2.pt --freeze-g0",
     "gansr joint-train --resume runs/joint_espcn_x2 --kimg 60",

@@ -43,7 +43,7 @@ def inception_weights(path):
 ))
 @sr_option(("esrgan",))
 @click.option("--gan", type=click.Path(dir_okay=False),
-              help="GAN checkpoint (default: the shipped checkpoints/gan_anime_64.pt).")
+              help="GAN checkpoint (default: the shipped checkpoints/gan_heads_64.pt, character heads).")
 @click.option("--scale", type=int, default=4, show_default=True, help="Upscaling factor.")
 @click.option("--n", type=int, default=64, show_default=True, help="Number of GAN samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Latent seed (same samples for every method).")

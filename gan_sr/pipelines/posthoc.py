@@ -34,7 +34,7 @@ __all__ = [
     "run_posthoc",
 ]
 
-DEFAULT_GAN = "gan_anime_64.pt"
+DEFAULT_GAN = "gan_heads_64.pt"
 """The shipped generator, looked up in gan_sr.sr.registry.checkpoints_dir() (which honours GANSR_CHECKPOINTS)."""
 
 DISJOINT_SPLIT = {"test": "val", "val": "test", "train": "val"}
@@ -48,7 +48,7 @@ FLOATFMT = {"images": "{}", "msssim": "{:.4f}", "sample_s": "{:.4f}", "upscale_s
 
 
 def default_gan_path() -> Path:
-    """checkpoints/gan_anime_64.pt, or that file in $GANSR_CHECKPOINTS."""
+    """checkpoints/gan_heads_64.pt, or that file in $GANSR_CHECKPOINTS."""
     from gan_sr.sr.registry import checkpoints_dir
 
     return checkpoints_dir() / DEFAULT_GAN
