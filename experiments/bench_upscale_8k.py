@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_upscale_memory as memory  # noqa: E402
 from bench_upscale_memory import RESULTS, checkpoint, image, peak_run  # noqa: E402
 
 from gan_sr.io.images import write_image  # noqa: E402
@@ -29,6 +30,7 @@ def main() -> None:
         tmp = Path(tmp)
         src = tmp / "8k.png"
         write_image(src, image((SIDE, SIDE)))
+        memory.SCALE = 2  # its random-weights checkpoint helper builds at the module's scale
         ck = checkpoint(tmp, "espcn", "paper")
         row = peak_run([str(src), "-o", str(tmp / "out"), "--ckpt", str(ck), "--scale", "2", "--tile", str(TILE),
                         "--tile-pad", str(PAD)])

@@ -124,11 +124,23 @@ case $cmd in
       tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" \
         && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
     done <<< "$RUNS_TABLE"
+    for gan in ${GAN_RUNS:-heads64}; do  # the GAN runs (gansr gan train --run-dir $GANSR_RUNS/gan/NAME): no tb/
+      g=${RUNS%/campaign}/gan
+      [ -f "$g/$gan/last.pt" ] && want "gan_$gan" || continue
+      tar -C "$g" -czf "$PACK/gan_$gan.tar.gz.tmp" "$gan/last.pt" "$gan/config.json" && mv "$PACK/gan_$gan.tar.gz.tmp" "$PACK/gan_$gan.tar.gz"
+    done
     du -sh "$PACK" ;;
   unpack)  # best.pt is not packed: the shipped checkpoint made from it (checkpoints/, EMA weights) stands in
     mkdir -p "$RUNS"
+    for f in "$PACK"/gan_*.tar.gz; do
+      [ -f "$f" ] || continue
+      g=${RUNS%/campaign}/gan name=$(basename "$f" .tar.gz); name=${name#gan_}
+      if [ -f "$g/$name/last.pt" ]; then echo "gan $name: $g/$name already holds a run, kept"; continue; fi
+      mkdir -p "$g" && tar -C "$g" -xzf "$f" && echo "gan $name: restored to $g/$name"
+    done
     for f in "$PACK"/*.tar.gz; do
       name=$(basename "$f" .tar.gz)
+      [[ $name == gan_* ]] && continue
       want "$name" || continue
       if [ -f "$RUNS/$name/last.pt" ]; then echo "$name: $RUNS/$name already holds a run, kept"; continue; fi
       tar -C "$RUNS" -xzf "$f" && echo "$name: restored to $RUNS/$name"

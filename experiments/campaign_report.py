@@ -106,7 +106,7 @@ def main() -> None:
                                                      indent=2) + "\n")
     md = ["# SR campaign status", "", f"`{command}` at commit {commit}: every run of experiments/campaign.sh, val PSNR "
           "(Y, crop = scale, EMA weights) against training hours counted from the logged throughput.", "",
-          "| run | data | scale | steps | training h | best val PSNR | bicubic | over bicubic | flat |",
+          "| run | data | scale | last validated step | training h | best val PSNR | bicubic | over bicubic | flat |",
           "|---|---|---|---|---|---|---|---|---|"]
     md += [f"| {r['run']} | {r['data']} | x{r['scale']} | {r['step']} | {r['train_hours']:.2f} | {r['best_val_psnr']:.2f} | "
            f"{r['bicubic_val_psnr']:.2f} | {r['over_bicubic_db']:+.2f} | {'yes' if r['flat'] else 'no'} |" for r in rows]

@@ -51,7 +51,8 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
                             text=True).stdout.strip()
     result = {
         "command": command, "commit": commit, "ckpt": str(ckpt), "data": str(data), "res": g.res,
-        "kimg": meta.get("kimg"), "wall_h": round(float(meta.get("wall_s", 0)) / 3600, 2), "ada_p": meta.get("p"),
+        "kimg": meta.get("kimg"), "wall_h": round(float(meta.get("wall_s", 0)) / 3600, 2),
+        "ada_p": round(float(meta.get("p", float("nan"))), 3),
         "val_images": int(val.shape[0]), "train_images": int(train.shape[0]),
         "swd_samples_vs_val": round(swd_fake, 3), "swd_train_vs_val": round(swd_floor, 3),
         "swd_ratio": round(swd_fake / swd_floor, 3),
@@ -75,6 +76,13 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
           "", "![nearest](nearest_train.png)", ""]
     (out / "results.md").write_text("\n".join(md))
     print("\n".join(md))
+    card = Path(ckpt).with_suffix(".md")
+    if card.is_file():  # the checkpoint's model card carries the same figures
+        text = card.read_text().split("\n## Heads report")[0].rstrip("\n")
+        rel = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+        text += ("\n\n## Heads report\n\n" + "\n".join(md[6:13]) +
+                 f"\n\nSamples and nearest training heads: `{rel}/` (written by experiments/gan_heads_report.py).\n")
+        card.write_text(text)
     return result
 
 
