@@ -13,14 +13,13 @@ Given a shipped checkpoint instead of a run folder, it rewrites only the card (a
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from gan_sr.errors import ConfigError, GansrError
 from gan_sr.io.atomic import atomic_write
-from gan_sr.io.checkpoints import checkpoint_size_mb, load_checkpoint, save_checkpoint, write_model_card
+from gan_sr.io.checkpoints import checkpoint_size_mb, git_commit, load_checkpoint, save_checkpoint, write_model_card
 from gan_sr.pipelines.bench import load_samples, resolve_dataset, score_samples
 from gan_sr.sr.registry import checkpoints_dir, load_model
 
@@ -29,12 +28,6 @@ DEFAULT_BENCH_DATA = "data/anime"
 TRAINED_BY = ("Trained on one core of a shared 2-core CPU by experiments/campaign.sh: time slices in round robin, the "
               "same command continuing the run across sessions until its val curve was flat (train.early_stop) or "
               "the campaign was stopped (steps and wall time above).")
-
-
-def git_commit() -> str:
-    """The checked-out commit, with "-dirty" when the working tree has uncommitted changes."""
-    return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
-                          text=True).stdout.strip()
 
 
 def bench_checkpoint(path: str | Path, data: str | Path = DEFAULT_BENCH_DATA) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def bench_checkpoint(path: str | Path, data: str | Path = DEFAULT_BENCH_DATA) ->
     for name, net in (("model", model), ("bicubic", load_model("bicubic", scale))):
         mean = score_samples(net, samples, scale, label=name)["mean"]
         rows[name] = {"psnr_y": round(mean["psnr_y"], 4), "ssim_y": round(mean["ssim_y"], 5)}
-    return {"data": str(folder), "label": label, "images": len(samples), "scale": scale, "commit": git_commit(), **rows}
+    return {"data": str(folder), "label": label, "images": len(samples), "scale": scale, "commit": git_commit(dirty=True), **rows}
 
 
 def check_bench_data(data: str | Path | None) -> None:
@@ -103,7 +96,7 @@ def ship_run(run_dir: str | Path, which: str = "best.pt", note: str = "",
     shipped = {k: ck[k] for k in KEEP if k in ck}
     shipped["state_dict"] = ck["ema"] if ck.get("ema") is not None else ck["state_dict"]
     shipped["ema"] = None
-    shipped["meta"] = {**ck.get("meta", {}), "shipped_from": str(src), "commit": git_commit(), "ship_note": note}
+    shipped["meta"] = {**ck.get("meta", {}), "shipped_from": str(src), "commit": git_commit(dirty=True), "ship_note": note}
     out = checkpoints_dir() / f"{shipped['model']['name']}_x{shipped['model']['scale']}.pt"
     save_checkpoint(out, shipped)
     return _bench_and_card(out, shipped, note, bench_data)

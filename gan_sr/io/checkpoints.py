@@ -204,6 +204,19 @@ def _cell(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
+def git_commit(*, dirty: bool = False) -> str:
+    """The checked-out commit of this code (short hash; with `dirty`, "-dirty" for uncommitted changes), for the
+    records that results and model cards carry; "unknown" outside a git checkout."""
+    import subprocess
+
+    cmd = ["git", "describe", "--always", "--dirty", "--abbrev=7"] if dirty else ["git", "rev-parse", "--short", "HEAD"]
+    try:
+        return subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 def write_model_card(ckpt_path: PathLike, card: Mapping[str, Any]) -> Path:
     """Write `<checkpoint stem>.md` beside the checkpoint: a title, a table of the card's fields, then notes.
 

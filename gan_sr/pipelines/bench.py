@@ -19,7 +19,6 @@ import datetime as dt
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 from gan_sr.degrade import imresize, modcrop
 from gan_sr.errors import CheckpointError, ConfigError, ImageError
+from gan_sr.io.checkpoints import git_commit
 from gan_sr.io.images import list_images, quantize, read_image
 from gan_sr.io.paths import check_output_outside
 from gan_sr.metrics.psnr_ssim import evaluate
@@ -358,15 +358,6 @@ def score_samples(model: nn.Module, samples: Sequence[Sample], scale: int, *, de
 # ------------------------------------------------------------------------------------------ environment
 
 
-def _git_commit() -> str:
-    try:
-        root = Path(__file__).resolve().parents[2]
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -479,7 +470,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
     meta = {
         "command": command or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "git_commit": _git_commit(), "torch": torch.__version__, "python": platform.python_version(),
+        "git_commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(),
         "threads": torch.get_num_threads(), "device": str(dev), "device_name": _device_name(dev),
         "scale": scale, "timing": timing, "runs": runs, "warmup": warmup, "bf16_timed": use_bf16 and timing,
         "timing_input": [1, 3, timing_size, timing_size], "protocol": __doc__.split("\n\n")[1].replace("\n", " "),

@@ -598,22 +598,10 @@ def evaluate_generator(ckpt: str | Path, ref: str | Path, *, split: str = "test"
     return score_samples(real, fake, seed=seed, pairs=pairs, inception=inception, device=device)
 
 
-def _git_commit() -> str:
-    """The checked-out commit of the code that writes a card ("unknown" outside a git checkout)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
-                             text=True, cwd=Path(__file__).resolve().parent, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
 def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | None = None, split: str = "test",
                      command: str = "") -> dict:
     """Write a slim sampling checkpoint (EMA generator only) and its model card (`out` with .md) from a run's last.pt."""
-    from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint, write_model_card
+    from gan_sr.io.checkpoints import git_commit, load_checkpoint, save_checkpoint, write_model_card
 
     ck = load_checkpoint(ckpt)
     g = load_generator(ckpt)  # validates kind and weights
@@ -652,7 +640,7 @@ def export_generator(ckpt: str | Path, out: str | Path, *, ref: str | Path | Non
         "stylegan2-lite": "StyleGAN2-lite: equalised learning rate, modulated/demodulated convs, skip toRGB, no\n"
                           "noise inputs or style mixing",
     }[ck["model"]["name"]]
-    card["commit"] = _git_commit()
+    card["commit"] = git_commit(dirty=True)
     card["notes"] = (
         "Weights are the EMA generator. Sample with `gansr gan sample --ckpt " + str(out) + " --n 64 --out DIR`.\n"
         f"{family}; residual D with minibatch stddev; ADA 'bgc' augmentation (gan_sr/gan/). Samples are\n"
