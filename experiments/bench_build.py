@@ -31,9 +31,7 @@ from gan_sr.data import dedup, lowinfo
 from gan_sr.data.build import BuildConfig, build_dataset, load_working_image, patch_grid, to_uint8
 from gan_sr.io.images import list_images, write_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-FOLDERS = ["peppercarrot_gamegfx", "peppercarrot_webcomic_covers", "peppercarrot_webcomic_crops384",
-           "learntocoderpg_vn_sprites"]
+from data_build_drawn import FOLDERS, drawn_sources  # the drawn-art sources, defined once
 
 
 def _decode(path: Path) -> int:
@@ -123,10 +121,10 @@ def main() -> None:
                              "load_before": os.getloadavg()}, "workers": args.workers}
     lines = ["# Build throughput and index scaling", ""]
     if not args.skip_build:
-        files = list_images([SHARED / f for f in FOLDERS])
+        files = list_images(drawn_sources())
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            report = build_dataset([SHARED / f for f in FOLDERS], Path(tmp) / "out", BuildConfig(),
+            report = build_dataset(drawn_sources(), Path(tmp) / "out", BuildConfig(),
                                    workers=args.workers, report=False)
             t_build = time.perf_counter() - t0
             st = stages(files[: args.stage_sources], BuildConfig(), Path(tmp))

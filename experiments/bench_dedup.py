@@ -30,9 +30,7 @@ from gan_sr.data import contact, dedup, lowinfo
 from gan_sr.data.build import BuildConfig, load_working_image, patch_grid, to_uint8
 from gan_sr.io.images import list_images
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-FOLDERS = ["peppercarrot_gamegfx", "peppercarrot_webcomic_covers", "peppercarrot_webcomic_crops384",
-           "learntocoderpg_vn_sprites"]
+from data_build_drawn import FOLDERS, drawn_sources  # the drawn-art sources, defined once
 VARIANTS = ["jpeg75", "shift1", "shift2", "bright+5%", "bright-5%", "resize0.5"]
 
 
@@ -62,7 +60,7 @@ def variant(src: np.ndarray, box: tuple[int, int, int, int], kind: str, rng: np.
 
 def collect(config: BuildConfig, max_sources: int | None) -> tuple[list[np.ndarray], list[tuple[int, tuple]], int]:
     """Working images and the (image index, box) of every patch that passes the low-information filter."""
-    files = list_images([SHARED / f for f in FOLDERS])[:max_sources]
+    files = list_images(drawn_sources())[:max_sources]
     images, patches, n_low = [], [], 0
     for f in files:
         rgb, *_ = load_working_image(f, config)

@@ -27,6 +27,12 @@ FOLDERS = ["peppercarrot_gamegfx", "peppercarrot_webcomic_covers", "peppercarrot
 BANDS = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.2, 1.01]
 
 
+def drawn_sources() -> list[Path]:
+    """The four folders, but of the sprites only the finished top-level images: `layers/` holds the face
+    parts the heads dataset composites, which would otherwise duplicate the sprites across splits."""
+    return [SHARED / f / "*.png" if f == "learntocoderpg_vn_sprites" else SHARED / f for f in FOLDERS]
+
+
 def folder_of(source: str) -> str:
     return next((f for f in FOLDERS if f"/{f}/" in source), "?")
 
@@ -60,7 +66,7 @@ def main() -> None:
     args = ap.parse_args()
     config = B.BuildConfig()
     t0 = time.perf_counter()
-    report = B.build_dataset([SHARED / f for f in FOLDERS], args.out, config, workers=args.workers)
+    report = B.build_dataset(drawn_sources(), args.out, config, workers=args.workers)
     seconds = time.perf_counter() - t0
     records = B.read_manifest(args.out / B.MANIFEST)
 

@@ -23,6 +23,7 @@ from gan_sr.io.checkpoints import load_checkpoint
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")]
 
 KILLS = 22
+STEPS = {"sr": 120, "gan": 80, "joint": 60}  # optimizer steps of each run (one checkpoint per step)
 SR_TOML = """
 [model]
 name = "espcn"
@@ -78,50 +79,65 @@ def data(tmp_path_factory) -> Path:
 
 
 CHILD = """
-import sys
+import os, signal, sys, threading, time
+t0 = time.time()
 import torch
 from pathlib import Path
 from gan_sr.cli import main
 from gan_sr.train import joint as J
 from gan_sr.train.loop import RunDir
 
+kind, run, cfg, data, mode, delay = *sys.argv[1:4], Path(sys.argv[4]), sys.argv[5], float(sys.argv[6])
+run, cfg = Path(run), Path(cfg)
+began = threading.Event()
+save = RunDir.save
+def saved(self, *args, **kwargs):  # the moment this attempt's first checkpoint is on disk
+    save(self, *args, **kwargs)
+    if not began.is_set():
+        print(f"first-checkpoint {time.time() - t0}", flush=True)
+        began.set()
+RunDir.save = saved
+def watchdog():  # SIGKILL from inside: no polling race, whatever the start-up or a step took
+    if mode == "train":
+        began.wait()
+        time.sleep(delay)
+    else:  # "start": `delay` s after start, or at the first checkpoint if that comes sooner (a warm start-up
+        began.wait(max(0.0, delay - (time.time() - t0)))  # can be far quicker than the measured cold one)
+    os.kill(os.getpid(), signal.SIGKILL)
+if mode != "none":
+    threading.Thread(target=watchdog, daemon=True).start()
+
 torch.set_num_threads(1)
-kind, run, cfg, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 if kind == "sr":
     main(["sr", "train", "--config", str(cfg), "--scale", "2", "--data", str(data), "--run-dir", str(run),
           "--steps", "120", "--quiet"], standalone_mode=False)
 elif kind == "gan":
-    main(["gan", "train", "--config", str(cfg), "--data", str(data), "--kimg", "0.16", "--run-dir", str(run),
+    main(["gan", "train", "--config", str(cfg), "--data", str(data), "--kimg", "0.32", "--run-dir", str(run),
           "--quiet"], standalone_mode=False)
 else:  # joint-train has no same-command continuation: resume when there is a checkpoint, else start
     rd = RunDir(run)
     if rd.has_checkpoint():
-        J.train_joint(resume=run, kimg=0.048, quiet=True)
+        J.train_joint(resume=run, kimg=0.24, quiet=True)
     else:
         if rd.config_file.exists():
             rd.config_file.unlink()
-        J.train_joint(J.build_config(cfg, data=str(data), kimg=0.048), run_dir=run, quiet=True)
+        J.train_joint(J.build_config(cfg, data=str(data), kimg=0.24), run_dir=run, quiet=True)
 """
 
 
-def _attempt(kind: str, run: Path, cfg: Path, data: Path, kill_after: float | None) -> tuple[int | None, float, float]:
-    """One attempt in a fresh interpreter (a fork of the test process can inherit a held lock and hang):
-    SIGKILLed after `kill_after` seconds, or given up to 300 s to finish. Returns (exit code, seconds, seconds
-    until its first checkpoint appeared, i.e. until training had begun; inf if none did)."""
+def _attempt(kind: str, run: Path, cfg: Path, data: Path, kill: tuple[str, float] | None) -> tuple[int | None, float, float]:
+    """One attempt in a fresh interpreter (a fork of the test process can inherit a held lock and hang). The
+    child SIGKILLs itself: `kill` is ("start", s), s seconds after it started (while importing, reading the
+    checkpoint or building the models) or at its first checkpoint if that is sooner, or ("train", s), s seconds after it wrote its first checkpoint, so such a
+    kill lands mid-training whatever the start-up took; None lets it finish (up to 300 s). Returns (exit code,
+    seconds, seconds until its first checkpoint was written; inf if none was)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    had = (run / "last.pt").stat().st_mtime if (run / "last.pt").exists() else None
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(run), str(cfg), str(data)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0, first = time.time(), float("inf")
-    limit = t0 + (kill_after if kill_after is not None else 300)
-    while proc.poll() is None and time.time() < limit:
-        if first == float("inf") and (run / "last.pt").exists() and (run / "last.pt").stat().st_mtime != had:
-            first = time.time() - t0
-        time.sleep(0.01)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return proc.returncode, time.time() - t0, first
+    mode, delay = kill if kill is not None else ("none", 0.0)
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", CHILD, kind, str(run), str(cfg), str(data), mode, str(delay)],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=300)
+    first = [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("first-checkpoint ")]
+    return proc.returncode, time.time() - t0, first[0] if first else float("inf")
 
 
 def _readable(run: Path) -> None:
@@ -136,19 +152,20 @@ def test_killed_at_random_points_the_run_ends_bit_identical(kind, data, tmp_path
     cfg.write_text({"sr": SR_TOML, "gan": GAN_TOML, "joint": JOINT_TOML}[kind])
     code, whole_s, first_s = _attempt(kind, tmp_path / "whole", cfg, data, None)
     assert code == 0 and first_s < whole_s
-    # Each attempt trains a small random part of the run, then is killed; the runs are long enough (120 SR steps,
-    # 40 GAN steps) that start-up jitter between attempts stays well inside that part.
-    window = (whole_s - first_s) / 15
+    step_s = (whole_s - first_s) / STEPS[kind]
     rng = random.Random(kind)
     kills = 0
-    for _ in range(KILLS):  # killed in forward passes, optimizer steps or checkpoint writes alike
-        code, _, _ = _attempt(kind, tmp_path / "broken", cfg, data, first_s + rng.uniform(0, window))
+    for _ in range(KILLS):  # killed in start-up, forward passes, optimizer steps or checkpoint writes alike
+        kill = ("start", rng.uniform(0, first_s)) if rng.random() < 0.25 else ("train", rng.uniform(0, step_s))
+        code, _, _ = _attempt(kind, tmp_path / "broken", cfg, data, kill)
         kills += code == -signal.SIGKILL
         _readable(tmp_path / "broken")
     for _ in range(5):  # then let it finish
         if _attempt(kind, tmp_path / "broken", cfg, data, None)[0] == 0:
             break
-    assert kills >= KILLS - 2, f"only {kills} of {KILLS} attempts were killed before they finished"
+    # A "train" attempt advances the run by about two steps at most, so with STEPS well above 2 * KILLS none
+    # of the attempts can have finished the run.
+    assert kills == KILLS, f"only {kills} of {KILLS} attempts were killed before they finished"
     a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "broken" / "last.pt")
     assert a["step"] == b["step"] > 0
     for key in ("state_dict", "ema"):
