@@ -224,7 +224,7 @@ def test_boxes_mode_csv_and_json(tmp_path):
     json_path = tmp_path / "boxes.json"
     json_path.write_text(json.dumps([{"file": f, "box": list(b)} for f, *b in rows]))
     a = H.build_heads(frames, tmp_path / "a", H.HeadsConfig(sizes=(16,), val=0.5), boxes=csv_path)
-    b = H.build_heads(frames, tmp_path / "b", H.HeadsConfig(sizes=(16,), val=0.5), boxes=json_path)
+    H.build_heads(frames, tmp_path / "b", H.HeadsConfig(sizes=(16,), val=0.5), boxes=json_path)
     la, lb = manifest(tmp_path / "a"), manifest(tmp_path / "b")
     assert [r["id"] for r in la] == [r["id"] for r in lb] and tree(tmp_path / "a" / "16") == tree(tmp_path / "b" / "16")
     assert a.summary["counts"]["images"] == 4 and a.summary["config"]["expand"] == H.BOXES_EXPAND

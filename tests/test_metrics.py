@@ -19,7 +19,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from gan_sr.degrade import imresize, modcrop
 from gan_sr.errors import ConfigError
-from gan_sr.metrics.psnr_ssim import evaluate, planes, psnr, rgb_to_y, ssim
+from gan_sr.metrics.psnr_ssim import evaluate, psnr, rgb_to_y, ssim
 from gan_sr.metrics.timing import Timing, time_fn
 
 

@@ -119,7 +119,7 @@ def test_augmentation_reaches_every_discriminator_input(data, tiny, tmp_path):
     cfg = T.build_config(tiny, data=str(data), aug="fixed:0.5", kimg=1)
     trainer = T.GanTrainer(cfg, DistEnv(), RunDir.create(tmp_path / "r", cfg))
     produced, seen = set(), []
-    pipe = trainer.pipe
+    pipe = trainer.critic.pipe
 
     class Spy(torch.nn.Module):
         p = 0.5
@@ -129,7 +129,7 @@ def test_augmentation_reaches_every_discriminator_input(data, tiny, tmp_path):
             produced.add(y.data_ptr())
             return y
 
-    trainer.pipe = Spy()
+    trainer.critic.pipe = Spy()
     trainer.D.register_forward_pre_hook(lambda m, args: seen.append(args[0].data_ptr()))
     stats = {k: [] for k in ("loss_d", "loss_g", "d_real", "d_fake", "r1", "gp")}
     trainer.d_step(stats)  # d_steps == 0: also the R1 pass

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.distributed as tdist
 from torch import Tensor
 
 try:
@@ -36,6 +34,7 @@ from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Generator, build_gan, build_generator, gan_config, to_gan, to_unit
 from gan_sr.losses import adversarial as adv
+from gan_sr.train.adversarial import Critic, KimgTrainer, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -43,16 +42,10 @@ from gan_sr.train.loop import (
     Precision,
     RunDir,
     allreduce_gradients,
-    barrier,
     broadcast_state,
     capture_rng,
-    check_finite,
-    flat_hparams,
     image_grid,
     init_distributed,
-    open_writer,
-    preserved_rng,
-    progress,
     restore_rng,
     seed_everything,
     shutdown_distributed,
@@ -196,8 +189,10 @@ def r1_gamma(cfg: dict) -> float:
 # ---------------------------------------------------------------------------------------------- trainer
 
 
-class GanTrainer:
-    """Holds G, G_ema, D, their optimisers, the augment pipe and the ADA controller for one run."""
+class GanTrainer(KimgTrainer):
+    """Holds G, G_ema, the critic (D, its optimiser, augment pipe and ADA controller) and G's optimiser."""
+
+    desc = "gan"
 
     def __init__(self, cfg: dict, dist: DistEnv, run: RunDir, *, quiet: bool = False,
                  callback: Callable[[dict], None] | None = None):
@@ -218,17 +213,18 @@ class GanTrainer:
         broadcast_state(self.D, dist)
         self.ema = EMA(self.G, decay=0.0)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t["lr_g"], betas=tuple(t["betas"]), eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t["lr_d"], betas=tuple(t["betas"]), eps=1e-8)
+        opt_d = torch.optim.Adam(self.D.parameters(), lr=t["lr_d"], betas=tuple(t["betas"]), eps=1e-8)
         a = cfg["aug"]
-        self.ada = AdaController(a["mode"], a["p"], target=a["target"], interval=a["interval"], ramp_kimg=a["ramp_kimg"])
-        self.pipe = AugmentPipe(self.ada.p)
+        ada = AdaController(a["mode"], a["p"], target=a["target"], interval=a["interval"], ramp_kimg=a["ramp_kimg"])
+        self.critic = Critic("", self.D, opt_d, ada, AugmentPipe(ada.p), r1_gamma(cfg))
+        self.critics = {"": self.critic}
         dataset = ImageDataset(d["path"], cfg["model"]["res"], split="train", augment=bool(d["mirror"]))
         self.n_train = len(dataset)
         self.stream = BatchStream(dataset, self.local_batch, seed=t["seed"], rank=dist.rank,
                                   world_size=dist.world_size, num_workers=int(d["workers"]),
                                   pin_memory=dist.device.type == "cuda")
-        self.gamma = r1_gamma(cfg)
-        self.nimg, self.step, self.d_steps, self.wall = 0, 0, 0, 0.0
+        self.nimg, self.step, self.wall = 0, 0, 0.0
+        self.swd_res = int(cfg["model"]["res"])
         gz = torch.Generator().manual_seed(int(t["seed"]) + 7919)
         zdim = self.netcfg["z_dim"]
         self.grid_z = torch.randn(int(cfg["log"]["grid"]), zdim, generator=gz)
@@ -247,12 +243,12 @@ class GanTrainer:
             "ema": self.ema.state_dict(),
             "discriminator": self.D.state_dict(),
             "step": self.step,
-            "optim": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            "optim": {"G": self.opt_g.state_dict(), "D": self.critic.opt.state_dict()},
             "sched": {},
             "rng": capture_rng(),
             "data": self.stream.state_dict(),
             "ada": self.ada.state_dict(),
-            "meta": {"nimg": self.nimg, "kimg": self.nimg / 1000.0, "d_steps": self.d_steps, "wall_s": self.wall,
+            "meta": {"nimg": self.nimg, "kimg": self.nimg / 1000.0, "d_steps": self.critic.steps, "wall_s": self.wall,
                      "loss": self.kind, "aug": self.ada.mode, "p": self.ada.p, "r_t": self.ada.r_t,
                      "train_images": self.n_train, "config": self.cfg,
                      "swd": None if self.last_swd is None else {str(k): v for k, v in self.last_swd["levels"].items()}},
@@ -265,12 +261,13 @@ class GanTrainer:
         self.ema.load_state_dict(ck["ema"])
         self.D.load_state_dict(ck["discriminator"])
         self.opt_g.load_state_dict(ck["optim"]["G"])
-        self.opt_d.load_state_dict(ck["optim"]["D"])
+        self.critic.opt.load_state_dict(ck["optim"]["D"])
         self.stream.load_state_dict(ck["data"])
         self.ada.load_state_dict(ck["ada"])
-        self.pipe.p = self.ada.p
+        self.critic.pipe.p = self.ada.p
         m = ck["meta"]
-        self.step, self.nimg, self.d_steps, self.wall = int(ck["step"]), int(m["nimg"]), int(m["d_steps"]), float(m["wall_s"])
+        self.step, self.nimg, self.wall = int(ck["step"]), int(m["nimg"]), float(m["wall_s"])
+        self.critic.steps = int(m["d_steps"])
         if self.dist.is_main:
             restore_rng(ck["rng"])
         else:
@@ -284,74 +281,52 @@ class GanTrainer:
     def _z(self, n: int) -> Tensor:
         return torch.randn(n, self.netcfg["z_dim"], device=self.dist.device)
 
-    def d_step(self, stats: dict) -> None:
-        t = self.cfg["train"]
-        real = self._real()
-        b = real.shape[0]
-        with torch.no_grad(), self.prec.autocast():
-            fake = self.G(self._z(b))
-        fake = self.prec.batch(fake.float())
-        self.D.requires_grad_(True)
-        self.opt_d.zero_grad(set_to_none=True)
-        real_aug, fake_aug = self.pipe(real), self.pipe(fake)
-        with self.prec.autocast():
-            r, f = self.D(real_aug), self.D(fake_aug)
-            loss = adv.d_loss(self.kind, r, f)
-        total = loss
-        if self.kind == "wgan":
-            gp = adv.gradient_penalty(self.D, real_aug, fake_aug)
-            total = total + t["gp_lambda"] * gp + t["drift"] * adv.drift_penalty(r)
-            stats["gp"].append(float(gp.detach()))
-        total.backward()
-        if self.kind != "wgan" and self.gamma > 0 and self.d_steps % int(t["r1_interval"]) == 0:
-            x = self.pipe(real).detach().requires_grad_(True)
-            pen = adv.r1_penalty(self.D(x), x)
-            (pen * (self.gamma / 2) * int(t["r1_interval"])).backward()
-            stats["r1"].append(float(pen.detach()))
-        allreduce_gradients(self.D, self.dist)
-        self.opt_d.step()
-        self.d_steps += 1
-        self.ada.accumulate(adv.overfit_signs(self.kind, r, f), images=b)
-        stats["loss_d"].append(float(loss.detach()))
-        stats["d_real"].append(float(r.detach().float().mean()))
-        stats["d_fake"].append(float(f.detach().float().mean()))
-        self.nimg += b * self.dist.world_size
-        if self.ada.due():
-            totals = None
-            if self.dist.enabled:
-                v = torch.tensor([self.ada.sign_sum, float(self.ada.sign_count), float(self.ada.images)],
-                                 dtype=torch.float64, device=self.dist.device)
-                tdist.all_reduce(v)
-                totals = (float(v[0]), int(v[1]), int(v[2]))
-            self.ada.update(totals)
-            self.pipe.p = self.ada.p
+    @property
+    def ada(self) -> AdaController:
+        return self.critic.ada
 
-    def g_step(self, stats: dict) -> None:
-        self.D.requires_grad_(False)
+    def d_step(self, stats: dict) -> float:
+        real = self._real()
+        with torch.no_grad(), self.prec.autocast():
+            fake = self.G(self._z(real.shape[0]))
+        loss = self.critic.update(self.kind, self.cfg["train"], self.prec, self.dist, real,
+                                  self.prec.batch(fake.float()), stats)
+        self.nimg += real.shape[0] * self.dist.world_size
+        return loss
+
+    def g_step(self, stats: dict) -> float:
+        D, pipe = self.critic.D, self.critic.pipe
+        D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.prec.autocast():
             fake = self.G(self._z(self.local_batch))
-            f = self.D(self.pipe(self.prec.batch(fake)))
+            f = D(pipe(self.prec.batch(fake)))
             real_logits = None
             if self.kind == "ragan":
                 with torch.no_grad():
-                    real_logits = self.D(self.pipe(self._real()))
+                    real_logits = D(pipe(self._real()))
             loss = adv.g_loss(self.kind, f, real_logits)
         loss.backward()
         allreduce_gradients(self.G, self.dist)
         self.opt_g.step()
-        if self.dist.enabled:  # each rank tracked w_avg on its own latents; keep the replicas identical
-            tdist.all_reduce(self.G.w_avg)
-            self.G.w_avg /= self.dist.world_size
+        average_w_avg(self.G, self.dist)
         stats["loss_g"].append(float(loss.detach()))
-        t = self.cfg["train"]
-        ema_nimg = t["ema_kimg"] * 1000.0
-        if t["ema_rampup"] > 0:
-            ema_nimg = min(ema_nimg, self.nimg * t["ema_rampup"])
-        self.ema.decay = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        self.ema.decay = ema_decay(self.cfg["train"], self.batch, self.nimg)
         self.ema.update(self.G)
+        return float(loss.detach())
+
+    def train_step(self, stats: dict) -> dict[str, float]:
+        for _ in range(int(self.cfg["train"]["n_critic"])):
+            loss_d = self.d_step(stats)
+        return {"loss_d": loss_d, "loss_g": self.g_step(stats)}
 
     # ---------------------------------------------------------------------------- logging
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.G, self.D]
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.critic.opt}
 
     @torch.no_grad()
     def samples(self) -> tuple[Tensor, Tensor]:
@@ -363,116 +338,28 @@ class GanTrainer:
         strips = interpolation(g, self.interp_z.to(dev), steps=8, truncation=trunc).cpu()
         return grid, strips
 
-    def _swd(self) -> dict | None:
-        n = int(self.cfg["log"]["swd_images"])
-        if n <= 0:
-            return None
-        from gan_sr.data.datasets import ImageDataset
-        from gan_sr.metrics.swd import swd
+    def swd_fakes(self, n: int) -> Tensor:
+        return generate(self.ema.module, n, seed=12345, device=self.dist.device)
 
-        if self.swd_ref is None:
-            ds = ImageDataset(self.cfg["data"]["path"], self.cfg["model"]["res"], split="train", augment=False)
-            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1))[:n]
-            self.swd_ref = torch.stack([ds[int(i)] for i in idx])
-        fakes = generate(self.ema.module, self.swd_ref.shape[0], seed=12345, device=self.dist.device)
-        return swd(self.swd_ref, fakes, generator=torch.Generator().manual_seed(0))
+    def log_samples(self, writer, step: int) -> None:
+        from gan_sr.io.images import write_image
 
-    def tick(self, writer, stats: dict, tick_time: float, tick_nimg: int, snapshot: bool) -> dict:
-        kimg = self.nimg / 1000.0
-        mean = lambda k: sum(stats[k]) / len(stats[k]) if stats[k] else float("nan")  # noqa: E731
-        row = {"kimg": kimg, "loss_d": mean("loss_d"), "loss_g": mean("loss_g"), "d_real": mean("d_real"),
-               "d_fake": mean("d_fake"), "p": self.ada.p, "r_t": self.ada.r_t,
-               "sec_per_kimg": tick_time / max(tick_nimg / 1000.0, 1e-9), "wall_s": self.wall}
-        if stats["r1"]:
-            row["r1"] = mean("r1")
-        if stats["gp"]:
-            row["gp"] = mean("gp")
-        with preserved_rng():
-            if snapshot and self.dist.is_main:
-                self.last_swd = self._swd()
-                if self.last_swd is not None:
-                    row["swd"] = self.last_swd["mean"]
-                    for res, v in self.last_swd["levels"].items():
-                        writer.add_scalar(f"Metrics/swd_{res}px", v, self.nimg // 1000)
-                    writer.add_scalar("Metrics/swd_mean", self.last_swd["mean"], self.nimg // 1000)
-            if self.dist.is_main:
-                step = int(round(kimg * 1000))
-                for k in ("loss_d", "loss_g", "r1", "gp"):
-                    if k in row:
-                        writer.add_scalar(f"Loss/{k}", row[k], step)
-                writer.add_scalar("ADA/p", row["p"], step)
-                if math.isfinite(row["r_t"]):
-                    writer.add_scalar("ADA/r_t", row["r_t"], step)
-                writer.add_scalar("D/real_mean", row["d_real"], step)
-                writer.add_scalar("D/fake_mean", row["d_fake"], step)
-                writer.add_scalar("Progress/kimg", kimg, step)
-                writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
-                writer.add_scalar("LR/g", self.opt_g.param_groups[0]["lr"], step)
-                writer.add_scalar("LR/d", self.opt_d.param_groups[0]["lr"], step)
-                if snapshot:  # pictures at snapshots only: every tick they made the logs grow ~0.5 MB per kimg
-                    from gan_sr.io.images import write_image
+        grid, strips = self.samples()
+        cols = grid_columns(grid.shape[0])
+        writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
+        writer.add_image("samples/interpolation", make_grid(strips, 8), step)
+        write_image(self.run.samples / f"fakes_{self.nimg:09d}.png", make_grid(grid, cols))
 
-                    grid, strips = self.samples()
-                    cols = grid_columns(grid.shape[0])
-                    writer.add_image("samples/fixed_latents", make_grid(grid, cols), step)
-                    writer.add_image("samples/interpolation", make_grid(strips, 8), step)
-                    write_image(self.run.samples / f"fakes_{self.nimg:09d}.png", make_grid(grid, cols))
-            if self.callback is not None and self.dist.is_main:
-                self.callback({**row, "trainer": self})
-        return row
+    def postfix(self) -> dict[str, str]:
+        return {"p": f"{self.ada.p:.3f}", "r_t": f"{self.ada.r_t:.2f}"}
 
-    # ---------------------------------------------------------------------------- loop
+    def final_hparams(self) -> dict[str, float]:
+        return {"hparam/ada_p": self.ada.p}
 
-    def fit(self) -> dict:
-        cfg, dist = self.cfg, self.dist
-        total_nimg = int(round(float(cfg["train"]["kimg"]) * 1000))
-        tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
-        snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
-        writer = open_writer(self.run, enabled=dist.is_main)
-        bar = progress(total=total_nimg / 1000, initial=min(self.nimg, total_nimg) / 1000,
-                       enabled=dist.is_main and not self.quiet, desc="gan")
-        bar.unit = "kimg"
-        stats = {k: [] for k in ("loss_d", "loss_g", "d_real", "d_fake", "r1", "gp")}
-        last_row: dict = {}
-        tick_start_nimg, tick_start = self.nimg, time.perf_counter()
-        next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
-        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
-        self.G.train()
-        self.D.train()
-        try:
-            while self.nimg < total_nimg:
-                before = self.nimg
-                for _ in range(int(cfg["train"]["n_critic"])):
-                    self.d_step(stats)
-                self.g_step(stats)
-                self.step += 1
-                check_finite(self.step, {"loss_d": stats["loss_d"][-1], "loss_g": stats["loss_g"][-1]}, dist)
-                bar.update((self.nimg - before) / 1000)
-                done = self.nimg >= total_nimg
-                if self.nimg >= next_tick or done:
-                    now = time.perf_counter()
-                    self.wall += now - tick_start
-                    snapshot = self.nimg >= next_snap or done
-                    last_row = self.tick(writer, stats, now - tick_start, self.nimg - tick_start_nimg, snapshot)
-                    bar.set_postfix(p=f"{self.ada.p:.3f}", r_t=f"{self.ada.r_t:.2f}", refresh=False)
-                    if snapshot:
-                        self.run.save(self.payload())
-                        barrier(dist)
-                        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
-                    next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
-                    stats = {k: [] for k in stats}
-                    tick_start_nimg, tick_start = self.nimg, time.perf_counter()
-            if dist.is_main and last_row:
-                final = {"hparam/kimg": self.nimg / 1000.0, "hparam/ada_p": self.ada.p}
-                if self.last_swd is not None:
-                    final["hparam/swd_mean"] = self.last_swd["mean"]
-                writer.add_hparams(flat_hparams(cfg), final, run_name="hparams")
-        finally:
-            bar.close()
-            writer.close()
+    def summary(self, last_row: dict) -> dict:
         return {"run": str(self.run.path), "kimg": self.nimg / 1000.0, "steps": self.step, "wall_s": self.wall,
-                "p": self.ada.p, "r_t": self.ada.r_t, "train_images": self.n_train, **{k: v for k, v in last_row.items()
-                                                                                        if k not in ("kimg", "p", "r_t", "wall_s")}}
+                "p": self.ada.p, "r_t": self.ada.r_t, "train_images": self.n_train,
+                **{k: v for k, v in last_row.items() if k not in ("kimg", "p", "r_t", "wall_s")}}
 
 
 def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,

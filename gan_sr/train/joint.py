@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.distributed as tdist
 from torch import Tensor, nn
 
 from gan_sr.degrade import downscale
@@ -44,6 +40,7 @@ from gan_sr.gan.stack import Stack, build_stack
 from gan_sr.losses import adversarial as adv
 from gan_sr.sr import registry
 from gan_sr.train.gan import LOSSES, grid_columns, load_config, make_grid, merge
+from gan_sr.train.adversarial import Critic, KimgTrainer, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -51,15 +48,9 @@ from gan_sr.train.loop import (
     Precision,
     RunDir,
     allreduce_gradients,
-    barrier,
     broadcast_state,
     capture_rng,
-    check_finite,
-    flat_hparams,
     init_distributed,
-    open_writer,
-    preserved_rng,
-    progress,
     restore_rng,
     seed_everything,
     shutdown_distributed,
@@ -283,21 +274,10 @@ def compute_used(meta: dict) -> dict:
 # ---------------------------------------------------------------------------------------------- trainer
 
 
-@dataclass
-class Critic:
-    """One discriminator ("lo" at G0's resolution, "hi" at the stack's) with its optimiser, ADA and R1 weight."""
-
-    name: str
-    D: nn.Module
-    opt: torch.optim.Optimizer
-    ada: AdaController
-    pipe: AugmentPipe
-    gamma: float
-    steps: int = 0
-
-
-class JointTrainer:
+class JointTrainer(KimgTrainer):
     """The stack, its EMA, both critics, the optimisers of G0 and S, and the data stream of one run."""
+
+    desc = "joint"
 
     def __init__(self, cfg: dict, dist: DistEnv, run: RunDir, *, inits: dict | None = None, quiet: bool = False,
                  callback: Callable[[dict], None] | None = None):
@@ -357,6 +337,7 @@ class JointTrainer:
         self.grid_z = torch.randn(int(cfg["log"]["grid"]), self.netcfg["z_dim"], generator=gz)
         self.swd_ref: Tensor | None = None
         self.last_swd: dict | None = None
+        self.swd_res = self.stack.res_hi
 
     # ---------------------------------------------------------------------------- state
 
@@ -432,42 +413,9 @@ class JointTrainer:
     def _z(self, n: int) -> Tensor:
         return torch.randn(n, self.netcfg["z_dim"], device=self.dist.device)
 
-    def _d_update(self, c: Critic, real: Tensor, fake: Tensor, stats: dict) -> float:
-        t = self.cfg["train"]
-        c.D.requires_grad_(True)
-        c.opt.zero_grad(set_to_none=True)
-        real_aug, fake_aug = c.pipe(real), c.pipe(fake)
-        with self.prec.autocast():
-            r, f = c.D(real_aug), c.D(fake_aug)
-            loss = adv.d_loss(self.kind, r, f)
-        total = loss
-        if self.kind == "wgan":
-            gp = adv.gradient_penalty(c.D, real_aug, fake_aug)
-            total = total + t["gp_lambda"] * gp + t["drift"] * adv.drift_penalty(r)
-            stats[f"gp_{c.name}"].append(float(gp.detach()))
-        total.backward()
-        if self.kind != "wgan" and c.gamma > 0 and c.steps % int(t["r1_interval"]) == 0:
-            x = c.pipe(real).detach().requires_grad_(True)
-            pen = adv.r1_penalty(c.D(x), x)
-            (pen * (c.gamma / 2) * int(t["r1_interval"])).backward()
-            stats[f"r1_{c.name}"].append(float(pen.detach()))
-        allreduce_gradients(c.D, self.dist)
-        c.opt.step()
-        c.steps += 1
-        c.ada.accumulate(adv.overfit_signs(self.kind, r, f), images=real.shape[0])
-        stats[f"loss_d_{c.name}"].append(float(loss.detach()))
-        stats[f"d_real_{c.name}"].append(float(r.detach().float().mean()))
-        stats[f"d_fake_{c.name}"].append(float(f.detach().float().mean()))
-        if c.ada.due():
-            totals = None
-            if self.dist.enabled:
-                v = torch.tensor([c.ada.sign_sum, float(c.ada.sign_count), float(c.ada.images)],
-                                 dtype=torch.float64, device=self.dist.device)
-                tdist.all_reduce(v)
-                totals = (float(v[0]), int(v[1]), int(v[2]))
-            c.ada.update(totals)
-            c.pipe.p = c.ada.p
-        return float(loss.detach())
+    def _d_update(self, name: str, real: Tensor, fake: Tensor, stats: dict) -> float:
+        return self.critics[name].update(self.kind, self.cfg["train"], self.prec, self.dist, real,
+                                         self.prec.batch(fake.float()), stats)
 
     def d_step(self, stats: dict) -> dict[str, float]:
         real_unit = self.prec.batch(next(self.stream))
@@ -477,9 +425,9 @@ class JointTrainer:
             lo, hi = self.stack(self._z(real_hi.shape[0]))
         losses = {}
         if not (self.freeze and self.phase != "base"):
-            losses["loss_d_lo"] = self._d_update(self.critics["lo"], real_lo, self.prec.batch(lo.float()), stats)
+            losses["loss_d_lo"] = self._d_update("lo", real_lo, lo, stats)
         if self.phase != "base":
-            losses["loss_d_hi"] = self._d_update(self.critics["hi"], real_hi, self.prec.batch(hi.float()), stats)
+            losses["loss_d_hi"] = self._d_update("hi", real_hi, hi, stats)
         self.nimg += real_hi.shape[0] * self.dist.world_size
         return losses
 
@@ -514,16 +462,13 @@ class JointTrainer:
             if train_sr:
                 allreduce_gradients(self.stack.sr, self.dist)
                 self.opt_sr.step()
-        if self.dist.enabled and self.stack.g0.training:  # each rank tracked w_avg on its own latents
-            tdist.all_reduce(self.stack.g0.w_avg)
-            self.stack.g0.w_avg /= self.dist.world_size
+        if self.stack.g0.training:
+            average_w_avg(self.stack.g0, self.dist)
         out = {"loss_g": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
         for k, v in out.items():
             stats[k].append(v)
-        ema_nimg = float(t["ema_kimg"]) * 1000.0
-        if float(t["ema_rampup"]) > 0:  # images behind G0's init count as seen, so the ramp does not wipe its EMA
-            ema_nimg = min(ema_nimg, (self.nimg + self._init_nimg()) * float(t["ema_rampup"]))
-        self.ema.decay = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        # images behind G0's init count as seen, so the ramp does not wipe its EMA
+        self.ema.decay = ema_decay(t, self.batch, self.nimg + self._init_nimg())
         self.ema.update(self.stack)
         return out
 
@@ -543,125 +488,44 @@ class JointTrainer:
         return (torch.cat([to_unit(lo.float()).cpu() for lo, _ in outs]),
                 torch.cat([to_unit(hi.float()).cpu() for _, hi in outs]))
 
-    def _swd(self) -> dict | None:
-        n = int(self.cfg["log"]["swd_images"])
-        if n <= 0:
-            return None
-        from gan_sr.data.datasets import ImageDataset
-        from gan_sr.metrics.swd import swd
+    def swd_fakes(self, n: int) -> Tensor:
+        return generate_stack(self.ema.module, n, seed=12345, device=self.dist.device)[1]
 
-        if self.swd_ref is None:
-            ds = ImageDataset(self.cfg["data"]["path"], self.stack.res_hi, split="train", augment=False)
-            idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1))[:n]
-            self.swd_ref = torch.stack([ds[int(i)] for i in idx])
-        _, fakes = generate_stack(self.ema.module, self.swd_ref.shape[0], seed=12345, device=self.dist.device)
-        return swd(self.swd_ref, fakes, generator=torch.Generator().manual_seed(0))
+    def log_samples(self, writer, step: int) -> None:
+        from gan_sr.io.images import write_image
 
-    def tick(self, writer, stats: dict, tick_time: float, tick_nimg: int, snapshot: bool) -> dict:
-        kimg = self.nimg / 1000.0
-        row: dict[str, Any] = {"kimg": kimg, "phase": self.phase, "alpha": float(self.stack.alpha)}
-        for k, v in stats.items():
-            if v:
-                row[k] = sum(v) / len(v)
-        for k, c in self.critics.items():
-            row[f"p_{k}"], row[f"r_t_{k}"] = c.ada.p, c.ada.r_t
-        row["sec_per_kimg"] = tick_time / max(tick_nimg / 1000.0, 1e-9)
-        row["wall_s"] = self.wall
-        with preserved_rng():
-            if not self.dist.is_main:
-                return row
-            step = int(round(kimg * 1000))
-            if snapshot:
-                self.last_swd = self._swd()
-                if self.last_swd is not None:
-                    row["swd"] = self.last_swd["mean"]
-                    for res, v in self.last_swd["levels"].items():
-                        writer.add_scalar(f"Metrics/swd_{res}px", v, step)
-                    writer.add_scalar("Metrics/swd_mean", self.last_swd["mean"], step)
-            for k in ("loss_g", "g_lo", "g_hi", "consistency", "loss_d_lo", "loss_d_hi", "r1_lo", "r1_hi",
-                      "gp_lo", "gp_hi"):
-                if k in row:
-                    writer.add_scalar(f"Loss/{k}", row[k], step)
-            for k in self.critics:
-                writer.add_scalar(f"ADA/p_{k}", row[f"p_{k}"], step)
-                if math.isfinite(row[f"r_t_{k}"]):
-                    writer.add_scalar(f"ADA/r_t_{k}", row[f"r_t_{k}"], step)
-                for side in ("real", "fake"):
-                    if f"d_{side}_{k}" in row:
-                        writer.add_scalar(f"D_{k}/{side}_mean", row[f"d_{side}_{k}"], step)
-            writer.add_scalar("Progress/alpha", row["alpha"], step)
-            writer.add_scalar("Progress/kimg", kimg, step)
-            writer.add_scalar("Timing/sec_per_kimg", row["sec_per_kimg"], step)
-            writer.add_scalar("LR/g0", self.opt_g0.param_groups[0]["lr"], step)
-            writer.add_scalar("LR/sr", self.opt_sr.param_groups[0]["lr"], step)
-            if snapshot:  # pictures at snapshots only, as the GAN trainer
-                from gan_sr.io.images import write_image
+        lo, hi = self.samples()
+        cols = grid_columns(lo.shape[0])
+        writer.add_image("samples/fixed_lo", make_grid(lo, cols), step)
+        writer.add_image("samples/fixed_hi", make_grid(hi, cols), step)
+        write_image(self.run.samples / f"fakes_hi_{self.nimg:09d}.png", make_grid(hi, cols))
+        write_image(self.run.samples / f"fakes_lo_{self.nimg:09d}.png", make_grid(lo, cols))
 
-                lo, hi = self.samples()
-                cols = grid_columns(lo.shape[0])
-                writer.add_image("samples/fixed_lo", make_grid(lo, cols), step)
-                writer.add_image("samples/fixed_hi", make_grid(hi, cols), step)
-                write_image(self.run.samples / f"fakes_hi_{self.nimg:09d}.png", make_grid(hi, cols))
-                write_image(self.run.samples / f"fakes_lo_{self.nimg:09d}.png", make_grid(lo, cols))
-            if self.callback is not None:
-                self.callback({**row, "trainer": self})
-        return row
+    def train_step(self, stats: dict) -> dict[str, float]:
+        self._enter(*self.phase_at(self.nimg))
+        losses: dict[str, float] = {}
+        for _ in range(int(self.cfg["train"]["n_critic"])):
+            losses.update(self.d_step(stats))
+        losses.update(self.g_step(stats))
+        return losses
 
-    # ---------------------------------------------------------------------------- loop
+    def modules(self) -> list[nn.Module]:
+        return [self.stack, *(c.D for c in self.critics.values())]
 
-    def fit(self) -> dict:
-        cfg, dist = self.cfg, self.dist
-        total_nimg = int(round(float(cfg["train"]["kimg"]) * 1000))
-        tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
-        snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
-        writer = open_writer(self.run, enabled=dist.is_main)
-        bar = progress(total=total_nimg / 1000, initial=min(self.nimg, total_nimg) / 1000,
-                       enabled=dist.is_main and not self.quiet, desc="joint")
-        bar.unit = "kimg"
-        keys = ("loss_g", "g_lo", "g_hi", "consistency") + tuple(
-            f"{s}_{k}" for k in self.critics for s in ("loss_d", "d_real", "d_fake", "r1", "gp"))
-        stats: dict[str, list] = {k: [] for k in keys}
-        last_row: dict = {}
-        tick_start_nimg, tick_start = self.nimg, time.perf_counter()
-        next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
-        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
-        self.stack.train()
-        for c in self.critics.values():
-            c.D.train()
-        try:
-            while self.nimg < total_nimg:
-                before = self.nimg
-                self._enter(*self.phase_at(self.nimg))
-                losses: dict[str, float] = {}
-                for _ in range(int(cfg["train"]["n_critic"])):
-                    losses.update(self.d_step(stats))
-                losses.update(self.g_step(stats))
-                self.step += 1
-                check_finite(self.step, losses, dist)
-                bar.update((self.nimg - before) / 1000)
-                done = self.nimg >= total_nimg
-                if self.nimg >= next_tick or done:
-                    now = time.perf_counter()
-                    self.wall += now - tick_start
-                    snapshot = self.nimg >= next_snap or done
-                    last_row = self.tick(writer, stats, now - tick_start, self.nimg - tick_start_nimg, snapshot)
-                    bar.set_postfix(alpha=f"{float(self.stack.alpha):.2f}", p_lo=f"{self.critics['lo'].ada.p:.3f}",
-                                    p_hi=f"{self.critics['hi'].ada.p:.3f}", refresh=False)
-                    if snapshot:
-                        self.run.save(self.payload())
-                        barrier(dist)
-                        next_snap = (self.nimg // snap_nimg + 1) * snap_nimg
-                    next_tick = (self.nimg // tick_nimg + 1) * tick_nimg
-                    stats = {k: [] for k in stats}
-                    tick_start_nimg, tick_start = self.nimg, time.perf_counter()
-            if dist.is_main and last_row:
-                final = {"hparam/kimg": self.nimg / 1000.0, "hparam/alpha": float(self.stack.alpha)}
-                if self.last_swd is not None:
-                    final["hparam/swd_mean"] = self.last_swd["mean"]
-                writer.add_hparams(flat_hparams(cfg), final, run_name="hparams")
-        finally:
-            bar.close()
-            writer.close()
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g0": self.opt_g0, "sr": self.opt_sr, **{f"d_{k}": c.opt for k, c in self.critics.items()}}
+
+    def progress_row(self) -> dict[str, Any]:
+        return {"phase": self.phase, "alpha": float(self.stack.alpha)}
+
+    def postfix(self) -> dict[str, str]:
+        return {"alpha": f"{float(self.stack.alpha):.2f}", "p_lo": f"{self.critics['lo'].ada.p:.3f}",
+                "p_hi": f"{self.critics['hi'].ada.p:.3f}"}
+
+    def final_hparams(self) -> dict[str, float]:
+        return {"hparam/alpha": float(self.stack.alpha)}
+
+    def summary(self, last_row: dict) -> dict:
         meta = self.payload()["meta"]
         return {"run": str(self.run.path), "kimg": self.nimg / 1000.0, "steps": self.step, "wall_s": self.wall,
                 "train_images": self.n_train, "g0_init": self.g0_init, "sr_init": self.sr_init,
