@@ -228,7 +228,6 @@ def _mad(a, b) -> dict:
 
 def _off_outside_corner(a, b, corner: int = 4) -> int:
     """Pixels where a and b differ, leaving out the top-left corner x corner block."""
-    import numpy as np
 
     off = (a != b).any(-1)
     off[:corner, :corner] = False

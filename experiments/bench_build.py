@@ -31,7 +31,7 @@ from gan_sr.data import dedup, lowinfo
 from gan_sr.data.build import BuildConfig, build_dataset, load_working_image, patch_grid, to_uint8
 from gan_sr.io.images import list_images, write_image
 
-from data_build_drawn import FOLDERS, drawn_sources  # the drawn-art sources, defined once
+from data_build_drawn import drawn_sources  # the drawn-art sources, defined once
 
 
 def _decode(path: Path) -> int:

@@ -77,7 +77,7 @@ def run_mode(args: argparse.Namespace, spec: str, out: Path) -> dict:
         over = {"model": {"overrides": TINY_NET if args.tiny else {}}, "aug": {"ramp_kimg": args.ramp_kimg},
                 "log": {"tick_kimg": tick, "snapshot_kimg": snap, "swd_images": args.swd_images}}
         if args.config:
-            from gan_sr.train.gan import load_config, merge
+            from gan_sr.config import load_config, merge
 
             over = merge(load_config(args.config), over)
         cfg = build_config(over, data=args.data, res=args.res, preset=args.preset, aug=spec, kimg=args.kimg,

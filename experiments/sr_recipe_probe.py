@@ -46,7 +46,6 @@ def val_curve(run: Path) -> list[tuple[float, int, float]]:
 
 def bicubic_val_psnr(data: Path, scale: int, max_images: int) -> float:
     """Mean Y PSNR (crop = scale) of bicubic on the same val images the trainer validates on."""
-    import torch
 
     from gan_sr.data.datasets import PairedDataset
     from gan_sr.io.images import quantize
@@ -69,7 +68,7 @@ def report(names: list[str], *, data: Path, scale: int, runs: Path, out: Path, c
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gan_sr.train.sr import load_config
+    from gan_sr.config import load_config
 
     out.mkdir(parents=True, exist_ok=True)
     max_images = int(load_config(CONFIGS / f"{names[0]}.toml").get("eval", {}).get("max_images", 0))

@@ -13,7 +13,8 @@ import torch
 from gan_sr.data.datasets import PairedDataset
 from gan_sr.io.images import write_image
 from gan_sr.sr.registry import build_model
-from gan_sr.train.sr import build_config, hr_size, load_config, recipe
+from gan_sr.config import load_config
+from gan_sr.train.sr import build_config, hr_size, recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs"

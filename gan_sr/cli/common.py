@@ -7,13 +7,21 @@ import sys
 
 import click
 
-from gan_sr.errors import GansrError
+from gan_sr.errors import ConfigError, GansrError
 
 
 def examples(*lines: str) -> str:
     """An epilog for --help; '\\b' stops click from re-wrapping the example lines."""
     body = "\n".join(f"  {line}" for line in lines)
     return f"\b\nExamples:\n{body}"
+
+
+def refuse_with_resume(given: dict[str, object], applies: str) -> None:
+    """--resume continues a run with its saved config: ConfigError naming the given options that would change it."""
+    clash = [k for k, v in given.items() if v is not None]
+    if clash:
+        raise ConfigError(f"--resume continues a run with its saved config; drop {', '.join(clash)} "
+                          f"(only {applies} apply)")
 
 
 class GansrGroup(click.Group):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import FORMAT_OPTION, GansrGroup, echo_table, examples
+from gan_sr.cli.common import FORMAT_OPTION, GansrGroup, echo_table, examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 
@@ -60,10 +60,7 @@ def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batc
         fixed = {"--data": data, "--res": res, "--loss": loss, "--aug": aug, "--preset": preset,
                  "--config": config_file, "--batch": batch, "--lr": lr, "--r1-gamma": r1_gamma, "--seed": seed,
                  "--run-dir": run_dir, "--device": device}
-        clash = [k for k, v in fixed.items() if v is not None]
-        if clash:
-            raise ConfigError(f"--resume continues a run with its saved config; drop {', '.join(clash)} "
-                              "(only --kimg and --quiet apply)")
+        refuse_with_resume(fixed, "--kimg and --quiet")
         summary = train_gan(resume=resume, kimg=kimg, quiet=quiet)
     else:
         if not data and not config_file:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import examples
+from gan_sr.cli.common import examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 
@@ -58,10 +58,7 @@ def joint_train(data, sr, scale, res, g0, sr_ckpt, config_file, kimg, base_kimg,
                  "--config": config_file, "--base-kimg": base_kimg, "--fade-kimg": fade_kimg,
                  "--consistency": consistency, "--freeze-g0": freeze_g0, "--loss": loss, "--aug": aug,
                  "--preset": preset, "--batch": batch, "--run-dir": run_dir, "--device": device, "--seed": seed}
-        clash = [k for k, v in fixed.items() if v is not None]
-        if clash:
-            raise ConfigError(f"--resume continues a run with its saved config; drop {', '.join(clash)} "
-                              "(only --kimg and --quiet apply)")
+        refuse_with_resume(fixed, "--kimg and --quiet")
         summary = train_joint(resume=resume, kimg=kimg, quiet=quiet)
     else:
         if not data and not config_file:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from gan_sr.cli.common import examples
+from gan_sr.cli.common import examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size", "lr", "run_dir", "init",
@@ -60,11 +60,8 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
     command = "gansr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     given = {k: v for k, v in locals().items() if k in _RUN_OPTIONS or k == "config_file"}
     if resume:
-        clash = [k for k, v in given.items() if v is not None]
-        if clash:
-            names = ", ".join("--" + k.replace("_file", "").replace("_", "-") for k in clash)
-            raise ConfigError(f"--resume continues a run with its saved config; drop {names} "
-                              "(only --steps, --data, --vgg-weights, --device, --for-minutes, --quiet apply)")
+        refuse_with_resume({"--" + k.replace("_file", "").replace("_", "-"): v for k, v in given.items()},
+                           "--steps, --data, --vgg-weights, --device, --for-minutes, --quiet")
         trainer = SRTrainer(None, data=data, resume=resume, vgg_weights=vgg_weights, device=device,
                             quiet=quiet, command=command, steps=steps, for_minutes=for_minutes)
     else:

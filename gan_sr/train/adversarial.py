@@ -20,6 +20,7 @@ import torch
 import torch.distributed as tdist
 from torch import Tensor, nn
 
+from gan_sr.errors import ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe
 from gan_sr.losses import adversarial as adv
 from gan_sr.train.loop import (
@@ -98,6 +99,25 @@ class Critic:
         for side in ("real", "fake"):
             if self.key(f"d_{side}") in row:
                 writer.add_scalar(f"{tag}/{side}_mean", row[self.key(f"d_{side}")], step)
+
+
+def check_config(cfg: dict, losses: tuple[str, ...], who: str) -> None:
+    """The checks the [train], [data], [aug] and [log] tables of every adversarial run share (loss name
+    canonicalised in place)."""
+    t, a, d, lg = cfg["train"], cfg["aug"], cfg["data"], cfg["log"]
+    t["loss"] = adv.canonical_kind(t["loss"])
+    if t["loss"] not in losses:
+        raise ConfigError(f"train.loss {t['loss']!r}: the {who} trainer supports {', '.join(losses)}")
+    if not float(t["kimg"]) > 0:
+        raise ConfigError(f"--kimg {t['kimg']}: must be positive (thousands of real images shown to D)")
+    if int(d["batch"]) < 2:
+        raise ConfigError(f"--batch {d['batch']}: discriminators need at least 2 images per batch (minibatch std)")
+    if int(t["n_critic"]) < 1 or int(t["r1_interval"]) < 1:
+        raise ConfigError("train.n_critic and train.r1_interval must be at least 1")
+    if a["mode"] not in ("ada", "fixed", "none") or not 0.0 <= float(a["p"]) <= 1.0:
+        raise ConfigError(f"aug.mode {a['mode']!r} / aug.p {a['p']}: use ada, fixed (0 <= p <= 1) or none")
+    if float(lg["tick_kimg"]) <= 0 or float(lg["snapshot_kimg"]) <= 0:
+        raise ConfigError("log.tick_kimg and log.snapshot_kimg must be positive")
 
 
 def ema_decay(t: dict, batch: int, nimg: float) -> float:

@@ -25,16 +25,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
+from gan_sr.config import check_keys, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Generator, build_gan, build_generator, gan_config, to_gan, to_unit
 from gan_sr.losses import adversarial as adv
-from gan_sr.train.adversarial import Critic, KimgTrainer, average_w_avg, ema_decay
+from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -87,12 +83,6 @@ _LOSS_TRAIN = {
 # ---------------------------------------------------------------------------------------------- config
 
 
-def merge(base: dict, over: dict) -> dict:
-    """Deep merge: dicts merge key by key, anything else in `over` replaces `base`."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
 
 
 def recipe(res: int = 64, preset: str = "cpu", loss: str = "ns") -> dict:
@@ -107,32 +97,14 @@ def recipe(res: int = 64, preset: str = "cpu", loss: str = "ns") -> dict:
     return merge(cfg, {"model": {"res": int(res), "preset": preset}, "train": {"loss": kind}})
 
 
-def load_config(path: str | Path) -> dict:
-    """A TOML run config (sections as in DEFAULTS); ConfigError naming the file when it cannot be read."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {p}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {p}: not valid TOML ({exc})") from None
 
 
-def _check_keys(cfg: dict, ref: dict, where: str) -> None:
-    for k, v in cfg.items():
-        if k not in ref:
-            raise ConfigError(f"unknown config key {where}{k!r}; known: {', '.join(ref)}")
-        if isinstance(ref[k], dict) and ref[k] and k != "overrides":
-            if not isinstance(v, dict):
-                raise ConfigError(f"config key {where}{k!r} must be a table")
-            _check_keys(v, ref[k], f"{where}{k}.")
 
 
 def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
     """recipe(res, preset, loss) <- TOML file <- explicit flags (data, res, preset, loss, aug, kimg, batch, ...)."""
     over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
-    _check_keys(over, DEFAULTS, "")
+    check_keys(over, DEFAULTS)
     pick = lambda sec, key: flags.get(key) if flags.get(key) is not None else over.get(sec, {}).get(key)  # noqa: E731
     res, preset, loss = (DEFAULTS[sec][key] if pick(sec, key) is None else pick(sec, key)
                          for sec, key in (("model", "res"), ("model", "preset"), ("train", "loss")))
@@ -161,22 +133,9 @@ def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
 
 def validate(cfg: dict) -> dict:
     """Check ranges and names; returns cfg (with the loss name canonical)."""
-    _check_keys(cfg, DEFAULTS, "")
+    check_keys(cfg, DEFAULTS)
     gan_config(cfg["model"]["res"], cfg["model"]["preset"], **cfg["model"]["overrides"])
-    t, a, d, lg = cfg["train"], cfg["aug"], cfg["data"], cfg["log"]
-    t["loss"] = adv.canonical_kind(t["loss"])
-    if t["loss"] not in LOSSES:
-        raise ConfigError(f"train.loss {t['loss']!r}: the GAN trainer supports {', '.join(LOSSES)}")
-    if not t["kimg"] > 0:
-        raise ConfigError(f"--kimg {t['kimg']}: must be positive (thousands of real images shown to D)")
-    if int(d["batch"]) < 2:
-        raise ConfigError(f"--batch {d['batch']}: the GAN needs at least 2 images per batch (minibatch std)")
-    if int(t["n_critic"]) < 1 or int(t["r1_interval"]) < 1:
-        raise ConfigError("train.n_critic and train.r1_interval must be at least 1")
-    if a["mode"] not in ("ada", "fixed", "none") or not 0.0 <= float(a["p"]) <= 1.0:
-        raise ConfigError(f"aug.mode {a['mode']!r} / aug.p {a['p']}: use ada, fixed (0 <= p <= 1) or none")
-    if float(lg["tick_kimg"]) <= 0 or float(lg["snapshot_kimg"]) <= 0:
-        raise ConfigError("log.tick_kimg and log.snapshot_kimg must be positive")
+    check_config(cfg, LOSSES, "GAN")
     return cfg
 
 

@@ -33,14 +33,15 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.degrade import downscale
+from gan_sr.config import check_keys, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Discriminator, gan_config, to_gan, to_unit
 from gan_sr.gan.stack import Stack, build_stack
 from gan_sr.losses import adversarial as adv
 from gan_sr.sr import registry
-from gan_sr.train.gan import LOSSES, grid_columns, load_config, make_grid, merge
-from gan_sr.train.adversarial import Critic, KimgTrainer, average_w_avg, ema_decay
+from gan_sr.train.gan import LOSSES, grid_columns, make_grid
+from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -111,14 +112,6 @@ def recipe(preset: str = "cpu", loss: str = "ns") -> dict:
     return cfg
 
 
-def _check_keys(cfg: dict, ref: dict, where: str = "") -> None:
-    for k, v in cfg.items():
-        if k not in ref:
-            raise ConfigError(f"unknown config key {where}{k!r}; known: {', '.join(ref)}")
-        if isinstance(ref[k], dict) and ref[k]:
-            if not isinstance(v, dict):
-                raise ConfigError(f"config key {where}{k!r} must be a table")
-            _check_keys(v, ref[k], f"{where}{k}.")
 
 
 def build_config(file: str | Path | dict | None = None, *, preset: str | None = None, **flags: Any) -> dict:
@@ -127,7 +120,7 @@ def build_config(file: str | Path | dict | None = None, *, preset: str | None = 
     The init checkpoints are read and checked here, and their architectures written into the config.
     """
     over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
-    _check_keys(over, DEFAULTS)
+    check_keys(over, DEFAULTS)
     loss = flags.pop("loss", None) or over.get("train", {}).get("loss", "ns")
     cfg = merge(recipe(preset or "cpu", loss), over)
     cfg["train"]["loss"] = adv.canonical_kind(loss)
@@ -151,8 +144,8 @@ def build_config(file: str | Path | dict | None = None, *, preset: str | None = 
 
 def validate(cfg: dict) -> dict:
     """Check names and ranges (the init checkpoints are read later, by `resolve_inits`); returns cfg."""
-    _check_keys(cfg, DEFAULTS)
-    m, t, a, d, lg = cfg["model"], cfg["train"], cfg["aug"], cfg["data"], cfg["log"]
+    check_keys(cfg, DEFAULTS)
+    m, t = cfg["model"], cfg["train"]
     gan_config(m["res"], m["g0_preset"], **m["g0_overrides"])
     scale = m["scale"]
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in (2, 4):
@@ -165,25 +158,13 @@ def validate(cfg: dict) -> dict:
                           f"choose one of {learnable}")
     registry.model_entry(spec.name, scale, m["sr_preset"], **m["sr_overrides"])
     m["sr"] = spec.name
-    t["loss"] = adv.canonical_kind(t["loss"])
-    if t["loss"] not in LOSSES:
-        raise ConfigError(f"train.loss {t['loss']!r}: the joint trainer supports {', '.join(LOSSES)}")
-    if not float(t["kimg"]) > 0:
-        raise ConfigError(f"--kimg {t['kimg']}: must be positive (thousands of real images shown to the Ds)")
+    check_config(cfg, LOSSES, "joint")
     for key in ("base_kimg", "fade_kimg", "lo_weight", "consistency", "lr_sr"):
         if not float(t[key]) >= 0:
             raise ConfigError(f"train.{key} {t[key]}: must be zero or positive")
     if t["freeze_g0"] and not cfg["init"]["g0"] and not float(t["base_kimg"]) > 0:
         raise ConfigError("--freeze-g0 needs a trained G0 to freeze: pass --g0 CKPT (a `gansr gan train` last.pt) "
                           "or set train.base_kimg > 0")
-    if int(d["batch"]) < 2:
-        raise ConfigError(f"--batch {d['batch']}: the discriminators need at least 2 images per batch (minibatch std)")
-    if int(t["n_critic"]) < 1 or int(t["r1_interval"]) < 1:
-        raise ConfigError("train.n_critic and train.r1_interval must be at least 1")
-    if a["mode"] not in ("ada", "fixed", "none") or not 0.0 <= float(a["p"]) <= 1.0:
-        raise ConfigError(f"aug.mode {a['mode']!r} / aug.p {a['p']}: use ada, fixed (0 <= p <= 1) or none")
-    if float(lg["tick_kimg"]) <= 0 or float(lg["snapshot_kimg"]) <= 0:
-        raise ConfigError("log.tick_kimg and log.snapshot_kimg must be positive")
     return cfg
 
 

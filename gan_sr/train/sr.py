@@ -22,11 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
+from gan_sr.config import check_keys, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
 from gan_sr.train.loop import (
     EMA,
@@ -210,12 +206,6 @@ def _alias_recipes(table: dict) -> dict:
     return table
 
 
-def merge(base: dict, over: dict) -> dict:
-    """Deep merge: dicts merge key by key, anything else in `over` replaces `base`."""
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("overrides", "lr_mult") else copy.deepcopy(v)
-    return out
 
 
 def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
@@ -233,31 +223,13 @@ def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
     return validate(cfg)
 
 
-def load_config(path: str | Path) -> dict:
-    """Read a TOML config (partial is fine: it is merged over the recipe its [model] names)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
 
 
-def _check_keys(cfg: dict, ref: dict, where: str) -> None:
-    for k, v in cfg.items():
-        if k not in ref:
-            raise ConfigError(f"config: unknown key {where}{k} (known: {', '.join(sorted(ref))})")
-        if isinstance(ref[k], dict) and k not in ("overrides", "lr_mult"):
-            if not isinstance(v, dict):
-                raise ConfigError(f"config: {where}{k} must be a table")
-            _check_keys(v, ref[k], f"{where}{k}.")
 
 
 def validate(cfg: dict) -> dict:
     """Check names, kinds and ranges; ConfigError naming the key. Returns cfg."""
-    _check_keys(cfg, DEFAULTS, "")
+    check_keys(cfg, DEFAULTS)
     m, d, t, loss = cfg["model"], cfg["data"], cfg["train"], cfg["loss"]
     if m["name"] not in STAGES:
         raise ConfigError(f"model.name = {m['name']!r}: trainable models are {', '.join(STAGES)}")
