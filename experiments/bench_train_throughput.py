@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from gan_sr.data.synth import make_split_dirs  # noqa: E402
 from gan_sr.sr.registry import count_params  # noqa: E402
-from gan_sr.train.sr import STAGES, SRTrainer, build_config  # noqa: E402
+from gan_sr.sr.registry import training_stages  # noqa: E402
+from gan_sr.train.sr import SRTrainer, build_config  # noqa: E402
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True), "bf16+cl": (True, True)}
 
@@ -38,7 +39,7 @@ MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False,
 def make_trainer(model: str, data: Path, run: Path, bf16: bool, cl: bool, device: str, batch: int, lr_px: int):
     over = {"data": {"batch": batch, "hr_size": lr_px * 4, "lr_size": 0},
             "precision": {"bf16": bf16, "channels_last": cl}}
-    cfg = build_config(model, scale=4, preset="cpu", stage=STAGES[model][0], overrides=over)
+    cfg = build_config(model, scale=4, preset="cpu", stage=training_stages()[model][0], overrides=over)
     return SRTrainer(cfg, data=data, run_dir=run, device=device, quiet=True)
 
 

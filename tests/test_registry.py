@@ -17,7 +17,7 @@ from gan_sr.sr.bicubic import Bicubic
 from gan_sr.sr.discriminators import SRGANDiscriminator, UNetDiscriminatorSN, VGGStyleDiscriminator
 from gan_sr.sr.espcn import ESPCN
 
-NAMES = ["bicubic", "anime4k", "srcnn", "espcn", "srgan", "srresnet", "rrdb", "esrgan"]
+NAMES = ["bicubic", "anime4k", "srcnn", "espcn", "srresnet", "srgan", "rrdb", "esrgan"]
 
 
 def test_the_architecture_names_are_registered():

@@ -17,7 +17,10 @@ from gan_sr.data.synth import make_split_dirs
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged, WeightsMissingError
 from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint
 from gan_sr.config import load_config, merge
-from gan_sr.train.sr import DEFAULTS, STAGES, SRTrainer, build_config, interpolate_checkpoints, recipe
+from gan_sr.sr.registry import training_stages
+from gan_sr.train.sr import DEFAULTS, SRTrainer, build_config, interpolate_checkpoints, recipe
+
+STAGES = training_stages()
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs"

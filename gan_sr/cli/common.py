@@ -24,6 +24,29 @@ def refuse_with_resume(given: dict[str, object], applies: str) -> None:
                           f"(only {applies} apply)")
 
 
+class ModelsHelp(click.Option):
+    """An option whose help names the registered SR models when --help is shown, so a model added to the
+    registry appears without editing the CLI: {models} (all), {learnable} and {stages} (model stages for
+    `sr train`) in the help text are filled in from gan_sr.sr.registry."""
+
+    def get_help_record(self, ctx: click.Context):
+        from gan_sr.sr import registry
+
+        stages: dict[str, list[str]] = {}
+        for name, st in registry.training_stages().items():
+            for stage in st:
+                stages.setdefault(stage, []).append(name)
+        template = self.help or ""
+        self.help = template.format(
+            models=", ".join(registry.model_names()),
+            learnable=", ".join(registry.model_names(learnable=True)),
+            stages=", ".join(f"{k} ({', '.join(v)})" for k, v in stages.items()))
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.help = template
+
+
 class GansrGroup(click.Group):
     """A click group that turns a GansrError into one 'Error: ...' line and exit code 2."""
 

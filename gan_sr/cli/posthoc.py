@@ -7,7 +7,7 @@ import os
 
 import click
 
-from gan_sr.cli.common import examples
+from gan_sr.cli.common import ModelsHelp, examples
 
 
 def _finite(ctx, param, value):
@@ -18,9 +18,9 @@ def _finite(ctx, param, value):
 
 def sr_option(default):
     return click.option(
-        "--sr", "methods", multiple=True, default=default, show_default=True,
+        "--sr", "methods", multiple=True, default=default, show_default=True, cls=ModelsHelp,
         metavar="NAME|all|LABEL=CKPT",
-        help="SR method(s): bicubic, anime4k, srcnn, espcn, srresnet, srgan, rrdb, esrgan (shipped checkpoints), all, or "
+        help="SR method(s): {models} (shipped checkpoints), all, or "
              "LABEL=CKPT for a trained checkpoint. Repeat or give a comma list.")
 
 

@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from gan_sr.cli.common import echo_table, examples
+from gan_sr.cli.common import ModelsHelp, echo_table, examples
 
 
 @click.command(epilog=examples("gansr sr bench --models all --data Set5,Set14 --scale 4",
                                "gansr sr bench --models bicubic,anime4k,espcn --data data/anime --ckpt espcn=runs/espcn/best.pt",
                                "gansr sr bench --models rrdb,~/models/RealESRGAN_x4plus_anime_6B.pth --data Set5 --scale 4"))
-@click.option("--models", default="all", show_default=True,
-              help="'all' or comma-separated names (bicubic, anime4k, srcnn, espcn, srresnet, srgan, rrdb, esrgan) or weights "
+@click.option("--models", default="all", show_default=True, cls=ModelsHelp,
+              help="'all' or comma-separated names ({models}) or weights "
                    "files (gansr checkpoints, community .pth/.safetensors; shown by file name). Learned models "
                    "without a checkpoint are listed as skipped.")
 @click.option("--data", "data", multiple=True, default=("Set5",), show_default=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gan_sr.cli.common import examples
+from gan_sr.cli.common import ModelsHelp, examples
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -23,7 +23,8 @@ def _size(text: str) -> tuple[int, int]:
     "gansr sr export --model esrgan --scale 4 --onnx esrgan_x4.onnx",
     "gansr sr export --model espcn --scale 2 --ckpt runs/espcn/best.pt --onnx espcn.onnx --static --size 270x480",
 ))
-@click.option("--model", "model_name", help="Model name (see `gansr sr models`); learned ones load the shipped checkpoint.")
+@click.option("--model", "model_name", cls=ModelsHelp,
+              help="Model name ({models}); learned ones load the shipped checkpoint.")
 @click.option("--scale", type=int, default=4, show_default=True, help="Upscaling factor.")
 @click.option("--ckpt", type=click.Path(dir_okay=False), help="Checkpoint to export instead of the shipped one.")
 @click.option("--onnx", "onnx_path", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")

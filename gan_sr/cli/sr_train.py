@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from gan_sr.cli.common import examples, refuse_with_resume
+from gan_sr.cli.common import ModelsHelp, examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size", "lr", "run_dir", "init",
@@ -22,11 +22,11 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
     "gansr sr train --model espcn --scale 2 --data data/anime --degradation mixed --init checkpoints/espcn_x2.pt",
     "torchrun --nproc_per_node 2 -m gan_sr sr train --model srgan --data data/anime",
 ))
-@click.option("--model", help="Model to train: srcnn, espcn, srresnet, rrdb (PSNR-oriented), srgan, esrgan (their GAN stages).")
+@click.option("--model", cls=ModelsHelp, help="Model to train: {learnable}.")
 @click.option("--scale", type=int, help="Upscaling factor (default 4).")
 @click.option("--data", type=click.Path(file_okay=False), help="Built dataset folder with train/ and val/.")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), help="Recipe and model size (default cpu).")
-@click.option("--stage", help="Training stage: mse (srcnn, espcn, srresnet, srgan), psnr (rrdb, esrgan), gan (srgan, esrgan).")
+@click.option("--stage", cls=ModelsHelp, help="Training stage: {stages}; the first of a model's is its default.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML config merged over the recipe (see experiments/configs/).")
 @click.option("--steps", type=int, help="Total training steps (also extends a resumed run).")

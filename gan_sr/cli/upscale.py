@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import examples
+from gan_sr.cli.common import ModelsHelp, examples
 
 
 def _device(choice: str) -> str:
@@ -27,8 +27,8 @@ def _device(choice: str) -> str:
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: OUT/<stem>_x<scale>.png (sub-folders of folder inputs are mirrored).")
-@click.option("--model", "model_name",
-              help="Model name (see `gansr sr models`; learned models load checkpoints/<name>_x<scale>.pt) or a "
+@click.option("--model", "model_name", cls=ModelsHelp,
+              help="Model name ({models}; see `gansr sr models`; learned models load checkpoints/<name>_x<scale>.pt) or a "
                    "weights file: a gansr checkpoint, or community ESRGAN / Real-ESRGAN / SRVGGNetCompact weights "
                    "(.pth, .safetensors; architecture and scale detected).")
 @click.option("--scale", type=int, help="Upscaling factor [default: a weights file's own scale, else 4].")

@@ -39,15 +39,20 @@ from gan_sr.metrics.psnr_ssim import evaluate
 from gan_sr.metrics.timing import time_fn
 from gan_sr.pipelines import report
 from gan_sr.sr.complexity import count_macs
-from gan_sr.sr.registry import checkpoints_dir, count_params, get_spec, list_models, load_model
+from gan_sr.sr.registry import checkpoints_dir, count_params, get_spec, list_models, load_model, model_names
 
 __all__ = ["KNOWN_DATASETS", "Sample", "shared_datasets_dir", "resolve_dataset", "parse_datasets", "parse_models",
            "parse_ckpts", "load_samples", "score_samples", "peak_memory_mib", "matmul_peak", "achieved_gflops",
            "run_bench", "merge_results", "write_summary"]
 
 KNOWN_DATASETS = ("Set5", "Set14", "BSD100", "T91")
-GRID_ORDER = ("bicubic", "anime4k", "srcnn", "espcn", "srresnet", "srgan", "rrdb", "esrgan", "esrgan_interp")
-"""Column order of tables and grids; other entries (--ckpt NAME=PATH) follow in the order given."""
+
+
+def grid_order() -> tuple[str, ...]:
+    """Column order of tables and grids: the registry's, then the ESRGAN interpolation; other entries
+    (--ckpt NAME=PATH) follow in the order given."""
+    return (*model_names(), "esrgan_interp")
+
 GRID_CROP = 96
 
 
@@ -571,7 +576,7 @@ def write_outputs(results: dict, tiles: dict[str, Tensor], out: Path) -> dict[st
             if m["name"] == name and m["status"] == "ok":
                 psnr = next(r["psnr_y"] for r in m["datasets"][g["dataset"]]["per_image"] if r["image"] == g["image"])
         labelled.append((name if psnr is None else f"{name}\n{psnr:.2f} dB (Y)", tile))
-    order = {n: i for i, n in enumerate(("HR",) + GRID_ORDER)}
+    order = {n: i for i, n in enumerate(("HR", *grid_order()))}
     labelled.sort(key=lambda t: order.get(t[0].split("\n")[0], len(order)))
     report.comparison_grid(files["grid"], labelled, columns=min(len(labelled), 4),
                            title=f"{g['dataset']}/{g['image']}, {g['size']}x{g['size']} HR px at "
@@ -630,7 +635,8 @@ def write_outputs(results: dict, tiles: dict[str, Tensor], out: Path) -> dict[st
 
 
 def _method_order(name: str) -> tuple[int, str]:
-    return (GRID_ORDER.index(name), "") if name in GRID_ORDER else (len(GRID_ORDER), name)
+    order = grid_order()
+    return (order.index(name), "") if name in order else (len(order), name)
 
 
 def merge_results(runs: Sequence[tuple[str, dict]]) -> tuple[list[dict], list[str]]:

@@ -49,6 +49,9 @@ class ModelSpec:
     default_preset: str = "paper"
     shipped: bool = True
     """False for architectures gansr reads from community weights but does not train or ship (not in "all")."""
+    stages: tuple[str, ...] = ()
+    """`gansr sr train` stages, the first the default (a "gan" stage starts from the one before, --init);
+    () for a model gansr does not train. Registration order is the order of bench tables and grids."""
 
     def options(self, preset: str) -> dict[str, Any]:
         """The builder options of `preset` (reserved keys removed); ConfigError for unknown presets."""
@@ -80,6 +83,16 @@ def get_spec(name: str) -> ModelSpec:
 def list_models(*, shipped_only: bool = False) -> list[ModelSpec]:
     """Every registered model in registration order (`shipped_only`: those "all" means in bench and posthoc)."""
     return [s for s in _REGISTRY.values() if s.shipped or not shipped_only]
+
+
+def model_names(*, learnable: bool | None = None) -> list[str]:
+    """Names of the shipped-kind models ("all" in bench and posthoc), optionally only (non-)learnable ones."""
+    return [s.name for s in list_models(shipped_only=True) if learnable is None or s.learnable == learnable]
+
+
+def training_stages() -> dict[str, tuple[str, ...]]:
+    """{model: its `gansr sr train` stages} for every trainable model, in registration order."""
+    return {s.name: s.stages for s in _REGISTRY.values() if s.stages}
 
 
 def _preset_name(spec: ModelSpec, preset: str | None) -> str:
@@ -341,6 +354,7 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
+    stages=("mse",),
 ))
 
 register(ModelSpec(
@@ -356,6 +370,23 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
+    stages=("mse",),
+))
+
+register(ModelSpec(
+    name="srresnet",
+    summary="SRResNet: the SRGAN generator trained with MSE only (the best-PSNR option of that family)",
+    paper="Ledig et al., Photo-Realistic SISR Using a GAN, CVPR 2017 (SRResNet, MSE)",
+    builder=SRResNet,
+    presets={
+        "paper": {"follows": "Ledig et al. 2017: 16 blocks, 64 filters, MSE", "num_blocks": 16, "nf": 64,
+                  "batch_norm": True},
+        "cpu": {"follows": "SRResNet at half depth and width (8 blocks, 32 filters), as srgan's cpu preset",
+                "num_blocks": 8, "nf": 32, "batch_norm": True},
+    },
+    scales=_SCALES,
+    learnable=True,
+    stages=("mse",),
 ))
 
 register(ModelSpec(
@@ -375,21 +406,7 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
-))
-
-register(ModelSpec(
-    name="srresnet",
-    summary="SRResNet: the SRGAN generator trained with MSE only (the best-PSNR option of that family)",
-    paper="Ledig et al., Photo-Realistic SISR Using a GAN, CVPR 2017 (SRResNet, MSE)",
-    builder=SRResNet,
-    presets={
-        "paper": {"follows": "Ledig et al. 2017: 16 blocks, 64 filters, MSE", "num_blocks": 16, "nf": 64,
-                  "batch_norm": True},
-        "cpu": {"follows": "SRResNet at half depth and width (8 blocks, 32 filters), as srgan's cpu preset",
-                "num_blocks": 8, "nf": 32, "batch_norm": True},
-    },
-    scales=_SCALES,
-    learnable=True,
+    stages=("mse", "gan"),
 ))
 
 register(ModelSpec(
@@ -405,6 +422,7 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
+    stages=("psnr",),
 ))
 
 register(ModelSpec(
@@ -424,6 +442,7 @@ register(ModelSpec(
     },
     scales=_SCALES,
     learnable=True,
+    stages=("psnr", "gan"),
 ))
 
 register(ModelSpec(

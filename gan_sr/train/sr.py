@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.config import check_keys, load_config, merge
+from gan_sr.sr.registry import get_spec, training_stages
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
 from gan_sr.train.loop import (
     EMA,
@@ -49,15 +50,6 @@ from gan_sr.train.loop import (
     wrap_ddp,
 )
 
-STAGES: dict[str, tuple[str, ...]] = {
-    "srcnn": ("mse",),
-    "espcn": ("mse",),
-    "srgan": ("mse", "gan"),
-    "esrgan": ("psnr", "gan"),
-    "srresnet": ("mse",),
-    "rrdb": ("psnr",),
-}
-"""Training stages per model; the first is the default. GAN stages start from the previous stage (--init)."""
 
 DEFAULTS: dict[str, Any] = {
     "model": {"name": "", "scale": 4, "preset": "cpu", "stage": "", "overrides": {}},
@@ -206,37 +198,31 @@ def _alias_recipes(table: dict) -> dict:
     return table
 
 
-
-
 def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
     """The full config for `model`'s `stage` (default: its first) with the `paper` or `cpu` recipe."""
-    if model not in STAGES:
-        raise ConfigError(f"--model {model}: no training recipe; trainable models are {', '.join(STAGES)}")
-    stage = stage or STAGES[model][0]
-    if stage not in STAGES[model]:
-        raise ConfigError(f"--stage {stage}: {model} has stages {', '.join(STAGES[model])}")
+    if model not in training_stages():
+        raise ConfigError(f"--model {model}: no training recipe; trainable models are {', '.join(training_stages())}")
+    stage = stage or training_stages()[model][0]
+    if stage not in training_stages()[model]:
+        raise ConfigError(f"--stage {stage}: {model} has stages {', '.join(training_stages()[model])}")
     if preset not in ("paper", "cpu"):
         raise ConfigError(f"--preset {preset}: use paper or cpu")
     table = _alias_recipes(_paper_recipes() if preset == "paper" else _cpu_recipes())
-    cfg = merge(DEFAULTS, table[(model, stage)])
+    if (model, stage) not in table and stage == "gan":
+        raise ConfigError(f"{model} has no built-in {preset} recipe for its gan stage; give one with --config")
+    cfg = merge(DEFAULTS, table.get((model, stage), {}))  # a newly registered model starts from DEFAULTS
     cfg["model"].update(name=model, stage=stage)
     return validate(cfg)
-
-
-
-
 
 
 def validate(cfg: dict) -> dict:
     """Check names, kinds and ranges; ConfigError naming the key. Returns cfg."""
     check_keys(cfg, DEFAULTS)
     m, d, t, loss = cfg["model"], cfg["data"], cfg["train"], cfg["loss"]
-    if m["name"] not in STAGES:
-        raise ConfigError(f"model.name = {m['name']!r}: trainable models are {', '.join(STAGES)}")
-    if m["stage"] not in STAGES[m["name"]]:
-        raise ConfigError(f"model.stage = {m['stage']!r}: {m['name']} has stages {', '.join(STAGES[m['name']])}")
-    from gan_sr.sr.registry import get_spec
-
+    if m["name"] not in training_stages():
+        raise ConfigError(f"model.name = {m['name']!r}: trainable models are {', '.join(training_stages())}")
+    if m["stage"] not in training_stages()[m["name"]]:
+        raise ConfigError(f"model.stage = {m['stage']!r}: {m['name']} has stages {', '.join(training_stages()[m['name']])}")
     scales = get_spec(m["name"]).scales
     if int(m["scale"]) not in scales:
         raise ConfigError(f"--scale {m['scale']} is not available for {m['name']}; scales: "
@@ -435,9 +421,7 @@ class SRTrainer:
         ck = load_checkpoint(path)
         m = self.cfg["model"]
         spec = ck.get("model") or {}
-        from gan_sr.sr.registry import get_spec
-
-        same_net = spec.get("name") in STAGES and get_spec(spec["name"]).builder is get_spec(m["name"]).builder
+        same_net = spec.get("name") in training_stages() and get_spec(spec["name"]).builder is get_spec(m["name"]).builder
         if ck.get("kind") != "sr" or not same_net or int(spec.get("scale", -1)) != self.scale:
             raise CheckpointError(
                 f"--init {path}: holds {ck.get('kind')} model {spec.get('name')} x{spec.get('scale')}, "
@@ -795,10 +779,8 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
         if ck.get("kind") != "sr" or not isinstance(ck.get("model"), dict):
             raise CheckpointError(f"{path}: not an SR model checkpoint (kind {ck.get('kind')!r})")
     ma, mb = ca["model"], cb["model"]
-    from gan_sr.sr.registry import get_spec
-
     same_net = ma.get("name") == mb.get("name") or (
-        ma.get("name") in STAGES and mb.get("name") in STAGES
+        ma.get("name") in training_stages() and mb.get("name") in training_stages()
         and get_spec(ma["name"]).builder is get_spec(mb["name"]).builder)  # rrdb (PSNR) and esrgan (GAN stage)
     for key in ("name", "scale", "preset", "config"):
         if (ma.get(key) != mb.get(key)) and not (key == "name" and same_net):
