@@ -317,3 +317,19 @@ def test_atomic_write_failure_keeps_old_file_and_mode_follows_umask(tmp_path):
     with pytest.raises(OSError, match="Input/output error"):
         atomic_write(path, fail)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_the_reader_answers_require_and_weights(tmp_path):
+    w, e = {"module.conv.weight": torch.ones(2), "bn.running_mean": torch.zeros(2)}, {"conv.weight": torch.full((2,), 3.0)}
+    save_checkpoint(tmp_path / "a.pt", {"kind": "sr", "state_dict": w, "ema": e, "step": 1})
+    ck = load_checkpoint(tmp_path / "a.pt")
+    assert ck.require("state_dict", kind=("sr", "gan")) is ck and ck.path == tmp_path / "a.pt"
+    assert set(ck.weights()) == {"conv.weight", "bn.running_mean"}  # EMA over raw, buffers kept, prefix gone
+    assert torch.equal(ck.weights()["conv.weight"], e["conv.weight"])
+    assert torch.equal(ck.weights(prefer_ema=False)["conv.weight"], torch.ones(2))
+    with pytest.raises(CheckpointError, match=r"a\.pt: a 'sr' checkpoint, not 'gan'"):
+        ck.require(kind="gan")
+    with pytest.raises(CheckpointError, match=r"incomplete checkpoint \(no optim, rng\)"):
+        ck.require("optim", "rng")
+    save_checkpoint(tmp_path / "b.pt", ck)  # a loaded checkpoint saves back as a plain dict
+    assert type(torch.load(tmp_path / "b.pt", weights_only=True)) is dict

@@ -147,14 +147,44 @@ def read_torch_file(path: PathLike, *, map_location: Any = "cpu", verify: bool =
     return data
 
 
-def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool = True) -> dict:
+class Checkpoint(dict):
+    """A loaded gansr checkpoint: the payload (kind, model, state_dict, ema, optimisers, rng, data, meta) as a
+    dict, the file it came from, and the two questions every reader asks of it."""
+
+    path: Path
+
+    def require(self, *keys: str, kind: str | tuple[str, ...] | None = None) -> "Checkpoint":
+        """Itself, or CheckpointError when it is not of `kind` or lacks any of `keys`."""
+        kinds = (kind,) if isinstance(kind, str) else kind
+        if kinds is not None and self.get("kind") not in kinds:
+            raise CheckpointError(f"{self.path}: a {self.get('kind')!r} checkpoint, not {' or '.join(map(repr, kinds))}")
+        missing = [k for k in keys if self.get(k) is None]
+        if missing:
+            raise CheckpointError(f"{self.path}: incomplete checkpoint (no {', '.join(missing)})")
+        return self
+
+    def weights(self, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
+        """The model's state_dict: the EMA weights over the raw ones when there are any (buffers an EMA does not
+        track come from the raw weights), wrapper prefixes (DDP's module., torch.compile's _orig_mod.) removed."""
+        state, ema = self.get("state_dict") or {}, (self.get("ema") or {}) if prefer_ema else {}
+        if not isinstance(state, dict) or not isinstance(ema, dict):
+            raise CheckpointError(f"{self.path}: 'state_dict' / 'ema' must be dicts of tensors")
+        out = {}
+        for k, v in {**state, **{k: v for k, v in ema.items() if torch.is_tensor(v)}}.items():
+            for prefix in ("module.", "_orig_mod."):
+                k = k[len(prefix):] if k.startswith(prefix) else k
+            out[k] = v
+        return out
+
+
+def load_checkpoint(path: PathLike, *, map_location: Any = "cpu", verify: bool = True) -> Checkpoint:
     """Load a gansr checkpoint safely (`read_torch_file`); CheckpointError also for foreign (no
     "format": "gansr") and too-new files."""
     path = Path(path)
     return check_gansr(read_torch_file(path, map_location=map_location, verify=verify), path)
 
 
-def check_gansr(data: Any, path: PathLike) -> dict:
+def check_gansr(data: Any, path: PathLike) -> Checkpoint:
     """`data` (what a file held) as a gansr checkpoint; CheckpointError for foreign and too-new contents."""
     path = Path(path)
     if not isinstance(data, dict):
@@ -177,7 +207,9 @@ def check_gansr(data: Any, path: PathLike) -> dict:
             f"{path}: written by a newer gansr (checkpoint format version {version}; this version reads up "
             f"to {VERSION}); upgrade gansr to load it"
         )
-    return data
+    ck = Checkpoint(data)
+    ck.path = path
+    return ck
 
 
 def checkpoint_size_mb(path: PathLike) -> float:

@@ -199,19 +199,6 @@ def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
         raise ConfigError(f"--device {device} is not available here: {exc}") from None
 
 
-def _weights(payload: dict, path: Path) -> dict:
-    state = payload.get("state_dict") or {}
-    ema = payload.get("ema") or {}
-    if not isinstance(state, dict) or not isinstance(ema, dict):
-        raise CheckpointError(f"{path}: 'state_dict' / 'ema' must be dicts of tensors")
-    merged = {**state, **{k: v for k, v in ema.items() if torch.is_tensor(v)}}
-    out = {}
-    for k, v in merged.items():
-        for prefix in ("module.", "_orig_mod."):
-            k = k[len(prefix):] if k.startswith(prefix) else k
-        out[k] = v
-    return out
-
 
 def _load_path(path: Path, scale: int | None) -> nn.Module:
     from gan_sr.io.checkpoints import FORMAT, check_gansr, read_torch_file
@@ -238,7 +225,7 @@ def _load_path(path: Path, scale: int | None) -> nn.Module:
         model = build_model(entry["name"], entry["scale"], entry.get("preset") or "paper", **config)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its model entry does not build: {exc}") from None
-    weights = _weights(payload, path)
+    weights = payload.weights()
     if weights or count_params(model):
         try:
             model.load_state_dict(weights, strict=True)

@@ -384,9 +384,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, ema:
         g = build_generator(cfg)
     except (TypeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its generator config does not build ({exc})") from None
-    state = ck.get("ema") if ema and ck.get("ema") else ck["state_dict"]
     try:
-        g.load_state_dict(state)
+        g.load_state_dict(ck.weights(prefer_ema=ema))
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored generator config ({str(exc)[:200]})") from None
     return g.eval().requires_grad_(False).to(device)

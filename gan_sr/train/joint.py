@@ -201,7 +201,7 @@ def resolve_inits(cfg: dict) -> tuple[dict, dict]:
         m["g0_overrides"] = {k: v for k, v in netcfg.items() if k not in ("res", "preset")}
         meta = ck.get("meta") or {}
         disc = ck.get("discriminator")
-        inits["g0"] = {"state_dict": ck["state_dict"], "ema": ck.get("ema") or ck["state_dict"],
+        inits["g0"] = {"state_dict": ck.weights(prefer_ema=False), "ema": ck.weights(),
                        "discriminator": disc if isinstance(disc, dict) and disc else None,
                        "p": (ck.get("ada") or {}).get("p", meta.get("p"))}
         inits["g0_init"] = {"path": str(path), "kimg": meta.get("kimg"), "nimg": meta.get("nimg"),
@@ -563,7 +563,7 @@ def load_stack(path: str | Path, device: str | torch.device = "cpu") -> Stack:
                               "pass a `gansr joint-train` last.pt or a `gansr joint-export` file")
     try:
         stack = build_stack(model["config"])
-        stack.load_state_dict(ck.get("ema") or ck["state_dict"])
+        stack.load_state_dict(ck.weights())
     except (ConfigError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit the stored stack config ({str(exc)[:200]})") from None
     return stack.eval().requires_grad_(False).to(device)

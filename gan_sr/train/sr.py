@@ -427,9 +427,8 @@ class SRTrainer:
                 f"--init {path}: holds {ck.get('kind')} model {spec.get('name')} x{spec.get('scale')}, "
                 f"this run trains sr model {m['name']} x{self.scale}"
             )
-        state = ck.get("ema") or ck["state_dict"]
         try:
-            g.load_state_dict(state)
+            g.load_state_dict(ck.weights())
         except RuntimeError as exc:
             raise CheckpointError(
                 f"--init {path}: weights do not fit {m['name']} preset {m['preset']} "
@@ -788,7 +787,7 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
                 f"cannot interpolate {a} and {b}: model {key} differs ({ma.get(key)!r} vs {mb.get(key)!r}); "
                 "both must be the same model spec (e.g. the PSNR and GAN stages of one esrgan)"
             )
-    wa, wb = ca.get("ema") or ca["state_dict"], cb.get("ema") or cb["state_dict"]
+    wa, wb = ca.weights(), cb.weights()
     if set(wa) != set(wb) or any(wa[k].shape != wb[k].shape for k in wa):
         raise CheckpointError(f"cannot interpolate {a} and {b}: their weights have different keys or shapes")
     alpha = float(alpha)
