@@ -28,9 +28,10 @@ BANDS = [0.0, 0.01, 0.03, 0.05, 0.08, 0.12, 0.2, 1.01]
 
 
 def drawn_sources() -> list[Path]:
-    """The four folders, but of the sprites only the finished top-level images: `layers/` holds the face
-    parts the heads dataset composites, which would otherwise duplicate the sprites across splits."""
-    return [SHARED / f / "*.png" if f == "learntocoderpg_vn_sprites" else SHARED / f for f in FOLDERS]
+    """The four folders, read recursively: since shared/ gained the sprites' `layers/` (the face parts the
+    heads dataset composites), they are part of this build too, and every SR number since 2026-12-06 is on it;
+    the build's dedup and source-grouped split keep a layer and its finished sprite from straddling splits."""
+    return [SHARED / f for f in FOLDERS]
 
 
 def folder_of(source: str) -> str:

@@ -2,7 +2,7 @@
 # SUPERSEDED by experiments/campaign.sh (issue 12). Kept only as the record of how the checkpoints whose cards
 # name this script were trained; it runs with the recipes of its commit (git log), not the current ones.
 # Trains the shipped anime-domain checkpoints (CPU-sized budgets) on data/anime, then ships each run.
-# Build the data first:  gansr data build ../shared/datasets/peppercarrot_* ../shared/datasets/"learntocoderpg_vn_sprites/*.png" --out data/anime   (or: experiments/data_build_drawn.py)
+# Build the data first:  gansr data build ../shared/datasets/peppercarrot_* ../shared/datasets/learntocoderpg_vn_sprites --out data/anime
 # Runs resume where they stopped (re-run this script after an interruption). GAN stages use
 # --perceptual none: no VGG19 ImageNet weights can be fetched on the machine these were trained on.
 set -euo pipefail
