@@ -74,8 +74,10 @@ def run_mode(args: argparse.Namespace, spec: str, out: Path) -> dict:
     else:
         if curve_file.exists():
             curve_file.unlink()
-        over = {"model": {"overrides": TINY_NET if args.tiny else {}}, "aug": {"ramp_kimg": args.ramp_kimg},
+        over = {"aug": {"ramp_kimg": args.ramp_kimg},
                 "log": {"tick_kimg": tick, "snapshot_kimg": snap, "swd_images": args.swd_images}}
+        if args.tiny:  # a whole overrides table: it replaces the config file's, as every config layer does
+            over["model"] = {"overrides": TINY_NET}
         if args.config:
             from gan_sr.config import load_config, merge
 

@@ -39,7 +39,7 @@ class ModelsHelp(click.Option):
         template = self.help or ""
         self.help = template.format(
             models=", ".join(registry.model_names()),
-            learnable=", ".join(registry.model_names(learnable=True)),
+            learnable=", ".join(registry.training_stages()),
             stages=", ".join(f"{k} ({', '.join(v)})" for k, v in stages.items()))
         try:
             return super().get_help_record(ctx)

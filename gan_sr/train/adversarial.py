@@ -202,7 +202,7 @@ class KimgTrainer:
     def tick(self, writer: Any, stats: dict[str, list], tick_time: float, tick_nimg: int, snapshot: bool) -> dict:
         kimg = self.nimg / 1000.0
         row: dict[str, Any] = {"kimg": kimg, **self.progress_row()}
-        row.update({k: sum(v) / len(v) for k, v in stats.items() if v})
+        row.update({k: sum(stats[k]) / len(stats[k]) for k in sorted(stats) if stats[k]})  # fixed column order
         for c in self.critics.values():
             row[c.key("p")], row[c.key("r_t")] = c.ada.p, c.ada.r_t
         row["sec_per_kimg"] = tick_time / max(tick_nimg / 1000.0, 1e-9)
@@ -232,8 +232,8 @@ class KimgTrainer:
                 writer.add_scalar(f"LR/{name}", opt.param_groups[0]["lr"], step)
             if snapshot:  # pictures at snapshots only: every tick they made the logs grow ~0.5 MB per kimg
                 self.log_samples(writer, step)
-        if self.callback is not None:
-            self.callback({**row, "trainer": self})
+            if self.callback is not None:  # inside preserved_rng: a callback cannot change the run
+                self.callback({**row, "trainer": self})
         return row
 
     def fit(self) -> dict:

@@ -211,7 +211,7 @@ def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
     if (model, stage) not in table and stage == "gan":
         raise ConfigError(f"{model} has no built-in {preset} recipe for its gan stage; give one with --config")
     cfg = merge(DEFAULTS, table.get((model, stage), {}))  # a newly registered model starts from DEFAULTS
-    cfg["model"].update(name=model, stage=stage)
+    cfg["model"].update(name=model, stage=stage, preset=preset)
     return validate(cfg)
 
 
