@@ -141,3 +141,12 @@ def test_bad_hash_options_are_refused():
         dedup.check_hash("phash", 1)
     with pytest.raises(ConfigError, match="--dup-threshold 200"):
         dedup.HammingIndex(169, 200)
+
+
+def test_the_compiled_search_equals_the_exhaustive_one_on_20k_fingerprints():
+    codes = _codes(18000, 2000, seed=5)
+    fast = dedup.Deduplicator(N_BITS, dedup.DEFAULT_DUP_THRESHOLD, expected=len(codes)).add(codes)
+    slow = dedup.Deduplicator(N_BITS, dedup.DEFAULT_DUP_THRESHOLD, brute_force=True).add(codes)
+    assert fast[1].sum() > 1000  # the near copies were found
+    for a, b in zip(fast, slow):
+        assert np.array_equal(a, b)

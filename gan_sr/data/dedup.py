@@ -151,9 +151,20 @@ class HammingIndex:
         self._weights = [np.left_shift(np.int64(1), np.arange(s, dtype=np.int64)) for s, _ in self.tables]
         self._masks = [_flip_masks(s, r) for s, r in self.tables]
         self._keys_of = np.zeros((t, 0), dtype=np.int32)  # key of every stored fingerprint, per table
-        self._offsets = [np.zeros((1 << s) + 1, dtype=np.int32) for s, _ in self.tables]
-        self._sorted = [np.zeros(0, dtype=np.int32) for _ in self.tables]
-        self._heads = [np.full(1 << s, -1, dtype=np.int32) for s, _ in self.tables]
+        # per-table bucket offsets and chain heads live in one array each (views per table), as the compiled
+        # search (hamming_search.nearest_within) reads them
+        sizes = [1 << s for s, _ in self.tables]
+        self._offset_start = np.cumsum([0] + [n + 1 for n in sizes]).astype(np.int64)
+        self._head_start = np.cumsum([0] + sizes).astype(np.int64)
+        self._offsets_all = np.zeros(int(self._offset_start[-1]), dtype=np.int32)
+        self._heads_all = np.full(int(self._head_start[-1]), -1, dtype=np.int32)
+        self._offsets = [self._offsets_all[self._offset_start[j] : self._offset_start[j + 1]] for j in range(t)]
+        self._heads = [self._heads_all[self._head_start[j] : self._head_start[j + 1]] for j in range(t)]
+        self._sorted_all = np.zeros((t, 0), dtype=np.int32)
+        self._sorted = list(self._sorted_all)
+        self._sorted_words = np.zeros((t, 0, -(-self.n_bits // 64)), dtype=np.uint64)
+        self._mask_all = np.concatenate(self._masks)
+        self._mask_start = np.cumsum([0] + [len(m) for m in self._masks]).astype(np.int64)
         self._next = np.zeros((t, 0), dtype=np.int32)
         self._words = np.zeros((-(-self.n_bits // 64), 0), dtype=np.uint64)  # one row per 64-bit word
         self._size = 0
@@ -206,12 +217,16 @@ class HammingIndex:
     def _rebuild(self) -> None:
         """Move every fingerprint into the sorted part and empty the chains."""
         n = self._size
+        self._sorted_all = np.zeros((len(self.tables), n), dtype=np.int32)
+        self._sorted = list(self._sorted_all)
         for j, (s, _) in enumerate(self.tables):
             keys = self._keys_of[j, :n]
-            self._sorted[j] = np.argsort(keys, kind="stable").astype(np.int32)
+            self._sorted[j][:] = np.argsort(keys, kind="stable")
             self._offsets[j][0] = 0
             np.cumsum(np.bincount(keys, minlength=1 << s), out=self._offsets[j][1:])
             self._heads[j].fill(-1)
+        # each table's fingerprints in its bucket order: a probed bucket is then one contiguous read
+        self._sorted_words = np.ascontiguousarray(self._words[:, self._sorted_all].transpose(1, 2, 0))
         self._base = n
 
     def _candidates(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,8 +276,15 @@ class HammingIndex:
 
     def nearest(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per query the nearest stored id within radius (-1 if none; ties to the lowest id) and its distance."""
+        from gan_sr.data.hamming_search import nearest_within
+
         bits = self._check(bits)
-        return _nearest(len(bits), *self.neighbours(bits))
+        q_keys = np.stack([self._keys(bits, j) for j in range(len(self.tables))]) if self.tables else \
+            np.zeros((0, len(bits)), dtype=np.int64)
+        return nearest_within(q_keys, np.ascontiguousarray(pack(bits).T), self._mask_all, self._mask_start,
+                              self._offsets_all, self._offset_start, self._sorted_all, self._sorted_words,
+                              self._heads_all,
+                              self._head_start, self._next, self._words, self._base, self._size, self.radius)
 
     def _check(self, bits: np.ndarray) -> np.ndarray:
         bits = np.atleast_2d(np.asarray(bits, dtype=bool))
