@@ -256,7 +256,7 @@ def _load_foreign(path: Path, data: object, scale: int | None) -> nn.Module:
 
 def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
                device: str | torch.device = "cpu") -> nn.Module:
-    """A ready model in eval mode: from a checkpoint path, or by registry name.
+    """A ready model in eval mode (channels_last on the CPU): from a checkpoint path, or by registry name.
 
     Names of non-learnable models (bicubic, anime4k) are built; learnable names load the shipped
     checkpoints/{name}_x{scale}.pt. A checkpoint's EMA weights are used when it has them.
@@ -286,7 +286,10 @@ def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
     else:
         raise ConfigError(f"unknown SR model {text!r} and no such checkpoint file; "
                           f"known models: {', '.join(_REGISTRY)}")
-    return _to_device(model, dev).eval()
+    model = _to_device(model, dev).eval()
+    if dev.type == "cpu":  # oneDNN's NHWC convolutions: 1.1-1.6x the NCHW speed for every model here
+        model = model.to(memory_format=torch.channels_last)  # (experiments/results/perf_inference.md)
+    return model
 
 
 def _anime4k(scale: int, *, variant: str = "glsl", pre: str | None = None, passes: int | None = None,
