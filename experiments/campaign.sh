@@ -124,7 +124,7 @@ case $cmd in
       tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" \
         && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
     done <<< "$RUNS_TABLE"
-    for gan in ${GAN_RUNS:-heads64}; do  # the GAN runs (gansr gan train --run-dir $GANSR_RUNS/gan/NAME): no tb/
+    for gan in ${GAN_RUNS:-heads64 heads128}; do  # the GAN runs (gansr gan train --run-dir $GANSR_RUNS/gan/NAME): no tb/
       g=${RUNS%/campaign}/gan
       [ -f "$g/$gan/last.pt" ] && want "gan_$gan" || continue
       tar -C "$g" -czf "$PACK/gan_$gan.tar.gz.tmp" "$gan/last.pt" "$gan/config.json" && mv "$PACK/gan_$gan.tar.gz.tmp" "$PACK/gan_$gan.tar.gz"
