@@ -8,13 +8,16 @@ import json
 from types import SimpleNamespace
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from gan_sr.cli import main
 from gan_sr.data.synth import make_split_dirs
 from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError
+from gan_sr.gan.networks import Generator, gan_config
 from gan_sr.io.checkpoints import save_checkpoint
+from gan_sr.io.images import quantize, read_image
 from gan_sr.pipelines import compare as C
 from gan_sr.train.gan import generate, load_generator
 from test_posthoc import GAN_CFG, one_line_error, save_gan, save_sr
@@ -149,3 +152,29 @@ def test_joint_labels_are_unique_and_name_the_run(tmp_path):
 def test_help_ends_with_examples():
     r = CliRunner().invoke(main, ["compare", "--help"])
     assert r.exit_code == 0 and "Examples:" in r.output and "gansr compare --joint" in r.output
+
+
+def test_a_native_generator_at_the_output_resolution_is_an_arm_of_its_own(t, tmp_path):
+    cfg = gan_config(32, "cpu", channel_base=64, channel_max=32, z_dim=16, w_dim=16)
+    torch.manual_seed(3)
+    g = Generator(**cfg)
+    native = tmp_path / "runs" / "heads32" / "last.pt"
+    save_checkpoint(native, {"kind": "gan", "model": {"name": "stylegan2-lite", "scale": 1, "preset": "cpu",
+                                                      "config": cfg},
+                             "state_dict": g.state_dict(), "ema": g.state_dict(), "step": 0,
+                             "meta": {"kimg": 20.0, "wall_s": 400.0}})
+    out = tmp_path / "o"
+    res = C.run_compare(gan=t / "gan.pt", native=[native], methods=["bicubic"], scale=2, n=4, ref=t / "data",
+                        out=out, quiet=True, pairs=4)
+    rows = {r["arm"]: r for r in res["rows"] if r["kind"] != "real"}
+    assert set(rows) == {"bicubic", "native-heads32"}
+    assert rows["native-heads32"]["kind"] == "native" and rows["native-heads32"]["total_wall_s"] == 400.0
+    assert torch.equal(read_image(out / "native-heads32" / "0000.png").rgb,
+                       quantize(generate(load_generator(native), 1, seed=0))[0])
+    small = gan_config(16, "cpu", channel_base=64, channel_max=32, z_dim=16, w_dim=16)
+    save_checkpoint(tmp_path / "small.pt", {"kind": "gan", "model": {"name": "stylegan2-lite", "scale": 1,
+                                                                      "preset": "cpu", "config": small},
+                                            "state_dict": Generator(**small).state_dict(), "step": 0, "meta": {}})
+    with pytest.raises(ConfigError, match="a 16 px generator, but the arms make 32 px"):
+        C.run_compare(gan=t / "gan.pt", native=[tmp_path / "small.pt"], methods=["bicubic"], scale=2, n=4,
+                      ref=t / "data", out=tmp_path / "o2", quiet=True, pairs=4)

@@ -12,11 +12,15 @@ from gan_sr.cli.posthoc import PAIRS_OPTION, inception_weights, sr_option
     "gansr compare --joint runs/joint/last.pt --sr all --scale 2 --ref data/anime --split test --n 64",
     "gansr compare --gan runs/gan/last.pt --joint runs/joint_a/last.pt --joint runs/joint_b/last.pt "
     "--sr bicubic,espcn --scale 2 --ref data/anime --out out/compare",
+    "gansr compare --sr bicubic,rrdb --joint runs/joint/last.pt --native runs/gan/heads128/last.pt --scale 2 "
+    "--ref data/heads/128 --split val   # the three arms of the research question",
 ))
 @click.option("--gan", type=click.Path(dir_okay=False),
               help="GAN checkpoint of the post-hoc arms (default: the shipped checkpoints/gan_heads_64.pt, character heads).")
 @click.option("--joint", multiple=True, type=click.Path(dir_okay=False),
               help="A `gansr joint-train` checkpoint (repeatable): one arm each.")
+@click.option("--native", multiple=True, type=click.Path(dir_okay=False),
+              help="A GAN checkpoint trained at the output resolution (repeatable): one arm each.")
 @sr_option(("all",))
 @click.option("--scale", type=int, default=2, show_default=True, help="Upscaling factor of the post-hoc arms.")
 @click.option("--ref", type=click.Path(),
@@ -32,11 +36,11 @@ from gan_sr.cli.posthoc import PAIRS_OPTION, inception_weights, sr_option
 @PAIRS_OPTION
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
-def compare(gan, joint, methods, scale, ref, split, n, seed, out, inception, pairs, device, quiet):
+def compare(gan, joint, native, methods, scale, ref, split, n, seed, out, inception, pairs, device, quiet):
     """Compare post-hoc SR of GAN samples with joint stacks: SWD, diversity, speed and compute per arm."""
     from gan_sr.pipelines.compare import run_compare
 
-    res = run_compare(gan=gan, joint=list(joint), methods=list(methods), scale=scale, n=n, seed=seed, ref=ref,
+    res = run_compare(gan=gan, joint=list(joint), native=list(native), methods=list(methods), scale=scale, n=n, seed=seed, ref=ref,
                       split=split, out=out, inception=inception_weights(inception), device=device, quiet=quiet,
                       pairs=pairs)
     if quiet:

@@ -92,7 +92,8 @@ def joint_compute(meta: dict) -> dict:
 
 def _total(row: dict) -> float | None:
     """Sum of the arm's wall times; None when one of them is not recorded."""
-    keys = ("g0_wall_s", "sr_wall_s") + (("joint_wall_s",) if row["kind"] == "joint" else ())
+    keys = {"joint": ("g0_wall_s", "sr_wall_s", "joint_wall_s"), "native": ("g0_wall_s",)}.get(
+        row["kind"], ("g0_wall_s", "sr_wall_s"))
     parts = [row.get(k) for k in keys]
     return None if any(v is None for v in parts) else float(sum(parts))
 
@@ -110,13 +111,14 @@ def joint_label(path: Path, taken: set[str]) -> str:
 
 
 def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | os.PathLike] = (),
-                methods: str | Sequence[str] = ("all",), scale: int = 2, n: int = 64, seed: int = 0,
+                native: Sequence[str | os.PathLike] = (), methods: str | Sequence[str] = ("all",), scale: int = 2, n: int = 64, seed: int = 0,
                 ref: str | os.PathLike | None = None, split: str = "test", out: str | os.PathLike = "out/compare",
                 inception=None, device: str | torch.device = "cpu", quiet: bool = False, batch: int = 16,
                 pairs: int = 1000) -> dict:
-    """Post-hoc arms (GAN + each SR method) and joint arms (each stack), same latents, same reference, one table.
+    """Post-hoc arms (GAN + each SR method), joint arms (each stack) and native arms (a GAN trained at the output
+    resolution), same latent seeds, same reference, one table.
 
-    Writes OUT/{gan_RESpx, METHOD, joint-RUN}/NNNN.png, grid.png, report.md, report.json, index.html; returns
+    Writes OUT/{gan_RESpx, METHOD, joint-RUN, native-RUN}/NNNN.png, grid.png, report.md, report.json, index.html; returns
     what report.json holds (plus "files").
     """
     from gan_sr.io.checkpoints import load_checkpoint
@@ -134,10 +136,14 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     for p in joint_paths:
         if not p.is_file():
             raise CheckpointError(f"--joint {p}: no such checkpoint file; pass a `gansr joint-train` RUN/last.pt")
-    if not parsed and not joint_paths:
-        raise ConfigError("nothing to compare: give --sr methods and/or --joint checkpoints")
+    native_paths = [Path(p) for p in native]
+    for p in native_paths:
+        if not p.is_file():
+            raise CheckpointError(f"--native {p}: no such checkpoint file; pass a `gansr gan train` RUN/last.pt")
+    if not parsed and not joint_paths and not native_paths:
+        raise ConfigError("nothing to compare: give --sr methods, --joint stacks and/or --native generators")
     out = Path(out)
-    check_output_outside([ref], out, [gan_path] + joint_paths
+    check_output_outside([ref], out, [gan_path] + joint_paths + native_paths
                          + [m.ckpt for m in parsed if m.ckpt is not None and m.ckpt.is_file()])
     models = ph.load_methods(parsed, scale, device)
     g = load_generator(gan_path, device)
@@ -157,11 +163,19 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
             label = joint_label(p, taken)
             taken.add(label)
             stacks[label] = (p, stack)
+    natives = {}
+    for p in native_paths:
+        gn = load_generator(p, device)
+        if gn.res != res_hi:
+            raise ConfigError(f"--native {p}: a {gn.res} px generator, but the arms make {res_hi} px images")
+        label = joint_label(p, taken).replace("joint-", "native-", 1)
+        taken.add(label)
+        natives[label] = (p, gn)
     real = ph.load_real(ref, res_hi, split=split, n=n, res_lo=res_lo)
     inception = ph.resolve_inception(inception, device)
     gan_meta = load_checkpoint(gan_path).get("meta") or {}
 
-    bar = ph.progress_bar(n * (1 + len(models) + len(stacks)), quiet, "compare")
+    bar = ph.progress_bar(n * (1 + len(models) + len(stacks) + len(natives)), quiet, "compare")
     outputs: dict[str, Tensor] = {}
     timing: dict[str, dict] = {}
     try:
@@ -179,6 +193,11 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
             bar.set_postfix_str(label, refresh=False)
             t0 = time.perf_counter()
             _, outputs[label] = api.generate_stack(stack, n, seed=seed, batch=batch, device=device)
+            timing[label] = {"total_s": (time.perf_counter() - t0) / n}
+            bar.update(n)
+        for label, (_, gn) in natives.items():
+            t0 = time.perf_counter()
+            outputs[label] = generate(gn, n, seed=seed, device=device)
             timing[label] = {"total_s": (time.perf_counter() - t0) / n}
             bar.update(n)
     finally:
@@ -205,6 +224,11 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
         c = joint_compute(load_checkpoint(p).get("meta") or {})
         rows.append({"arm": label, "kind": "joint", "source": str(p),
                      **{key: c[key] for key in COMPUTE_COLUMNS if key in c}, "compute_note": "; ".join(c["notes"])})
+    for label, (p, _) in natives.items():
+        c = ph.gan_compute(load_checkpoint(p).get("meta") or {})
+        rows.append({"arm": label, "kind": "native", "source": str(p), "g0_kimg": _num(c["kimg"]),
+                     "g0_wall_s": _num(c["wall_s"]), "sr_steps": None, "sr_wall_s": None, "joint_kimg": None,
+                     "joint_wall_s": None, "compute_note": f"a {res_hi} px GAN trained natively"})
     for row in rows:
         row["total_wall_s"] = _total(row)
         row.update(timing[row["arm"]])
@@ -214,8 +238,9 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
         "SWD x1e3 per Laplacian level and mean, against the same reference images (lower is closer); msssim: mean "
         "MS-SSIM between random pairs of the arm's images (diversity; lower = more varied)",
         f"seconds per sample on {device} with {torch.get_num_threads()} thread(s): post-hoc arms sample the GAN "
-        f"(sample_s) then upscale (upscale_s, batches of {batch}); joint arms run the whole stack (total_s)",
-        "compute, read from the checkpoints: g0_* = the GAN (post-hoc) or the joint run's G0 initialisation; "
+        f"(sample_s) then upscale (upscale_s, batches of {batch}); joint arms run the whole stack, native arms "
+        "their generator (total_s)",
+        "compute, read from the checkpoints: g0_* = the GAN (post-hoc, native) or the joint run's G0 initialisation; "
         "sr_* = the SR checkpoint (with the checkpoints it was initialised from, when present) or the joint run's "
         "S initialisation; joint_* = the joint run itself; total_wall_s sums the wall times (empty when one is "
         "not recorded). Wall times are of whatever machine trained each file.",
@@ -225,13 +250,15 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     meta_lines = [
         f"GAN of the post-hoc arms: {gan_path} ({res_lo} px)",
         f"joint stacks: {', '.join(str(p) for p in joint_paths) or 'none'}",
+        f"native {res_hi} px generators: {', '.join(str(p) for p in native_paths) or 'none'}",
         f"{n} latents from seed {seed} (the same latent i in every arm); x{scale} to {res_hi} px",
         f"reference: {ref} ({split}), {k} images",
     ]
-    payload = {"gan": str(gan_path), "joint": [str(p) for p in joint_paths], "res_lo": res_lo, "res_hi": res_hi,
+    payload = {"gan": str(gan_path), "joint": [str(p) for p in joint_paths],
+               "native": [str(p) for p in native_paths], "res_lo": res_lo, "res_hi": res_hi,
                "scale": scale, "n": n, "seed": seed, "device": str(device), "ref": str(ref), "split": split,
                "pairs": pairs,
                "rows": rows, "notes": notes}
-    files = ph.write_reports(out, f"Post-hoc SR vs joint stack, x{scale} ({res_lo} -> {res_hi} px)", meta_lines,
+    files = ph.write_reports(out, f"Post-hoc SR vs joint stack vs native, x{scale} ({res_lo} -> {res_hi} px)", meta_lines,
                              rows, columns, payload, notes=notes, grid=grid)
     return {**payload, "files": {key: str(v) for key, v in {**files, "grid": grid}.items()}}
