@@ -238,24 +238,11 @@ def _mean(rows: list[dict], key: str) -> float:
     return sum(r[key] for r in rows) / len(rows)
 
 
-def compare(label: str, folder: Path, scale: int, args, cpp_python: Path) -> dict:
+def time_both(lrs: dict, scale: int, args, cpp_python: Path, ours_model) -> tuple[dict, dict, dict]:
+    """Both sides on the same 8-bit LR images (HWC uint8), interleaved image by image, alternating who goes
+    first so that both see the same load. Returns the worker's info, its outputs and per-image timings."""
     import numpy as np
     import torch
-
-    from gan_sr.degrade import imresize, modcrop
-    from gan_sr.io.images import list_images, quantize, read_image
-    from gan_sr.metrics.psnr_ssim import evaluate
-    from gan_sr.sr.anime4k import Anime4K, pre_upscale
-
-    paths = list_images(folder, recursive=False)[: args.max_images or None]
-    hrs, lrs = {}, {}
-    for i, p in enumerate(paths):
-        hr = modcrop(read_image(p).rgb[None], scale)
-        key = f"{i:04d}_{p.stem}"
-        hrs[key] = hr
-        lrs[key] = _u8(quantize(imresize(hr.double(), 1.0 / scale).float()))
-    ours_model = Anime4K(scale, variant="cpp").eval()
-    glsl_model = Anime4K(scale, variant="glsl").eval()
 
     def time_ours(lr):
         with torch.inference_mode():
@@ -281,7 +268,7 @@ def compare(label: str, folder: Path, scale: int, args, cpp_python: Path) -> dic
 
         info = ask(None)
         theirs = dict(np.load(Path(tmp) / "out.npz"))
-        for i, key in enumerate(lrs):  # interleaved, alternating who goes first, so both see the same load
+        for i, key in enumerate(lrs):
             lr = torch.from_numpy(lrs[key]).permute(2, 0, 1)[None].float() / 255
             if i % 2:
                 mine = time_ours(lr)
@@ -292,6 +279,74 @@ def compare(label: str, folder: Path, scale: int, args, cpp_python: Path) -> dic
             timings[key] = (t, mine)
         proc.stdin.close()
         proc.wait()
+    return info, theirs, timings
+
+
+SIZES = {"720p": (720, 1280), "1080p": (1080, 1920)}
+
+
+def compare_sizes(source: Path, sizes: list[str], scale: int, args, cpp_python: Path) -> list[dict]:
+    """Speed at video frame sizes: LR inputs are crops of one large drawing (top-left and bottom-right
+    corners), so the timed work is the size users upscale, not the benchmark's small test images."""
+    import numpy as np
+
+    from gan_sr.io.images import quantize, read_image
+    from gan_sr.sr.anime4k import Anime4K
+
+    art = read_image(source).rgb
+    model = Anime4K(scale, variant="cpp").eval()
+    out = []
+    for name in sizes:
+        h, w = SIZES[name]
+        if art.shape[-2] < h or art.shape[-1] < w:
+            raise SystemExit(f"--size-source {source}: {tuple(art.shape[-2:])} is smaller than {name} ({h}x{w})")
+        crops = {"tl": art[:, :h, :w], "br": art[:, -h:, -w:]}
+        lrs = {f"{name}_{k}": _u8(quantize(v[None])) for k, v in crops.items()}
+        info, theirs, timings = time_both(lrs, scale, args, cpp_python, model)
+        rows = []
+        for key, (t, (wall, cpu)) in timings.items():
+            import torch
+
+            with torch.inference_mode():
+                mine = _u8(model(torch.from_numpy(lrs[key]).permute(2, 0, 1)[None].float() / 255))
+            rows.append({"image": key, "ours_s": wall, "ours_cpu_s": cpu, "theirs_s": t["median_s"],
+                         "theirs_cpu_s": t["cpu_s"], "full": _mad(mine, theirs[f"full/{key}"])})
+        mp = len(rows) * h * w * scale * scale / 1e6
+        out.append({
+            "size": name, "lr_hw": [h, w], "scale": scale, "images": len(rows), "source": str(source),
+            "ours_ms_per_image": 1e3 * statistics.median(r["ours_s"] for r in rows),
+            "theirs_ms_per_image": 1e3 * statistics.median(r["theirs_s"] for r in rows),
+            "ours_ms_per_mp": 1e3 * sum(r["ours_s"] for r in rows) / mp,
+            "theirs_ms_per_mp": 1e3 * sum(r["theirs_s"] for r in rows) / mp,
+            "ratio_theirs_over_ours": sum(r["theirs_s"] for r in rows) / sum(r["ours_s"] for r in rows),
+            "cpu_ratio_theirs_over_ours": sum(r["theirs_cpu_s"] for r in rows) / sum(r["ours_cpu_s"] for r in rows),
+            "mad_full": sum(r["full"]["mad"] for r in rows) / len(rows), "per_image": rows,
+            "cpp": info["version"], "processor": info["processor"],
+        })
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out[-1].items()
+                          if k not in ("per_image", "cpp")}), flush=True)
+    return out
+
+
+def compare(label: str, folder: Path, scale: int, args, cpp_python: Path) -> dict:
+    import numpy as np
+    import torch
+
+    from gan_sr.degrade import imresize, modcrop
+    from gan_sr.io.images import list_images, quantize, read_image
+    from gan_sr.metrics.psnr_ssim import evaluate
+    from gan_sr.sr.anime4k import Anime4K, pre_upscale
+
+    paths = list_images(folder, recursive=False)[: args.max_images or None]
+    hrs, lrs = {}, {}
+    for i, p in enumerate(paths):
+        hr = modcrop(read_image(p).rgb[None], scale)
+        key = f"{i:04d}_{p.stem}"
+        hrs[key] = hr
+        lrs[key] = _u8(quantize(imresize(hr.double(), 1.0 / scale).float()))
+    ours_model = Anime4K(scale, variant="cpp").eval()
+    glsl_model = Anime4K(scale, variant="glsl").eval()
+    info, theirs, timings = time_both(lrs, scale, args, cpp_python, ours_model)
 
     rows = []
     for key, (t, (wall, cpu)) in timings.items():
@@ -356,6 +411,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--sizes", default="720p,1080p", help="frame sizes timed on crops of --size-source ('' skips)")
+    ap.add_argument("--size-source", type=Path,
+                    default=ROOT.parent / "shared/datasets/peppercarrot_gamegfx/concept__level_octopussy-river.jpg")
+    ap.add_argument("--size-scale", type=int, default=2)
+    ap.add_argument("--load-note", default="2 cores shared with other jobs",
+                    help="what else ran on the machine (goes into results.md)")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments/results/anime4k_vs_cpp")
     args = ap.parse_args()
     if args.worker:
@@ -372,7 +433,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t0 = time.time()
     results = []
-    for label, folder in parse_datasets(args.data):
+    sizes = [x for x in args.sizes.split(",") if x]
+    unknown = [x for x in sizes if x not in SIZES]
+    if unknown:
+        raise SystemExit(f"--sizes {','.join(unknown)}: choose from {', '.join(SIZES)}")
+    frames = compare_sizes(args.size_source, sizes, args.size_scale, args, args.cpp_python) if sizes else []
+    for label, folder in (parse_datasets(args.data) if args.data else []):
         for s in (int(x) for x in args.scales.split(",")):
             r = compare(label, folder, s, args, args.cpp_python)
             results.append(r)
@@ -381,11 +447,18 @@ def main() -> None:
     cmd = " ".join([".venv/bin/python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     meta = {"command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} {cmd}",
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "threads": args.threads, "runs": args.runs,
-            "warmup": args.warmup, "torch": torch.__version__, "cpp": results[0]["cpp"],
-            "cpp_processor": results[0]["processor"], "loadavg_1min_end": os.getloadavg()[0], "niceness": os.nice(0),
-            "wall_s": round(time.time() - t0, 1)}
+            "warmup": args.warmup, "torch": torch.__version__, "load_note": args.load_note,
+            "loadavg_1min_end": os.getloadavg()[0], "niceness": os.nice(0), "wall_s": round(time.time() - t0, 1)}
+    first = (frames or results)[0]
+    meta.update(cpp=first["cpp"], cpp_processor=first["processor"])
     args.out.mkdir(parents=True, exist_ok=True)
-    report.write_json(args.out / "results.json", {"meta": meta, "results": results})
+    report.write_json(args.out / "results.json", {"meta": meta, "frames": frames, "results": results})
+    if frames:
+        sys.path.insert(0, str(ROOT / "experiments"))
+        from perf_summary import update
+
+        update({f"anime4k_vs_cpp_ratio_{f['size']}": round(f["ratio_theirs_over_ours"], 3) for f in frames},
+               threads=args.threads, script="experiments/anime4k_vs_cpp.py")
     rows = [r["summary"] for r in results]
     cols = ["dataset", "scale", "images", "ours_cpu_ms_per_image", "theirs_cpu_ms_per_image",
             "cpu_ratio_ours_over_theirs", "ours_ms_per_image", "theirs_ms_per_image", "ours_ms_per_mp",
@@ -401,13 +474,18 @@ def main() -> None:
           f"processor {meta['cpp_processor']}); torch {meta['torch']}",
           f"- {args.threads} thread(s) on each side; per image {args.warmup} warm-up + median of {args.runs} timed calls, "
           "the two sides interleaved image by image",
-          f"- 2 cores shared with other jobs (1-min load average at the end {meta['loadavg_1min_end']:.2f}; niceness "
-          f"{meta['niceness']}): a timed call can be preempted, which inflates wall times, most for the longer calls. "
-          "Process CPU time per call (cpu_* columns, ratio first) is not inflated by waiting and is the figure "
-          "to quote; wall-clock columns follow it.",
+          f"- machine: {args.load_note} (1-min load average at the end {meta['loadavg_1min_end']:.2f}; niceness "
+          f"{meta['niceness']}). On a busy machine a timed call can be preempted, which inflates wall times; "
+          "process CPU time per call (cpu_* columns) is not inflated by waiting.",
           "- settings: passes 2, pushColorCount 2, strengthColor 0.3, strengthGradient 1.0 on both sides; "
           "input: 8-bit LR = round(MATLAB bicubic(HR, 1/s))", "",
-          "## Speed", "", report.markdown_table(rows, cols, floatfmt=fmt),
+          "## Speed at frame sizes", "",
+          f"LR inputs: two crops (top-left, bottom-right) per size of `{os.path.relpath(args.size_source, ROOT)}`, "
+          f"upscaled x{args.size_scale}. ratio = Anime4KCPP's time / ours (above 1: gansr is faster).", "",
+          report.markdown_table(frames, ["size", "scale", "images", "ours_ms_per_image", "theirs_ms_per_image",
+                                         "ours_ms_per_mp", "theirs_ms_per_mp", "ratio_theirs_over_ours",
+                                         "cpu_ratio_theirs_over_ours", "mad_full"], floatfmt="{:.2f}") if frames else "",
+          "## Speed on the benchmark images", "", report.markdown_table(rows, cols, floatfmt=fmt) if rows else "",
           "## Output difference (8-bit, 0-255) and quality", "",
           "mad_full: our cpp variant vs Anime4KCPP, end to end. mad_pre: pre-upscalers alone (Anime4KCPP with "
           "passes = 0). mad_push: push passes alone (ours applied to Anime4KCPP's own pre-upscaled image). "

@@ -355,3 +355,55 @@ def test_psnr_near_bicubic_on_drawn_art(shared_datasets):
     for variant in ("glsl", "cpp"):
         ours = _psnr_y(Anime4K(4, variant)(lr), hr, 4)
         assert bicubic - 1.0 < ours < bicubic + 0.5, (variant, ours, bicubic)
+
+
+def _drawing(b: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """Line-art-like RGB: flat colour regions, dark strokes, soft ramps and a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    img = torch.rand(b, 3, 1, 1, generator=g) * 0.5 + 0.5 + 0.0 * xx
+    for _ in range(4):
+        cy, cx, r = torch.rand(3, generator=g) * torch.tensor([h, w, max(h, w) / 2])
+        d = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
+        img = torch.where((d < r)[None, None], torch.rand(b, 3, 1, 1, generator=g), img)
+        img = img * (1 - 0.8 * (d - r).abs().lt(1.0).float())[None, None]
+    img = img + 0.2 * (xx / max(w - 1, 1))[None, None] + 0.02 * torch.rand(b, 3, h, w, generator=g)
+    return img.clamp(0, 1)
+
+
+@pytest.mark.parametrize("variant", ["cpp", "glsl"])
+@pytest.mark.parametrize("hw", [(1, 1), (1, 7), (2, 3), (23, 37), (64, 48)])
+def test_compiled_refine_equals_the_tensor_rules(variant, hw):
+    x = _drawing(2, *hw, seed=hw[0] * 100 + hw[1])
+    for kwargs in ({}, {"passes": 3, "push_color_count": 1}, {"strength_color": 0.0}, {"strength_gradient": 0.4}):
+        m = Anime4K(2, variant, **kwargs)
+        ref, got = m.refine(x, backend="torch"), m.refine(x, backend="compiled")
+        assert got.shape == ref.shape and got.dtype == torch.float32
+        off = (got - ref).abs() > 2e-6  # a strict test on a near-tie can flip with float32 rounding
+        assert off.float().mean().item() <= 1e-3, (kwargs, off.float().mean().item())
+    changed = (Anime4K(2, variant).refine(x, backend="compiled") - x).abs().max().item()
+    assert hw[0] * hw[1] < 10 or changed > 0.05  # the patterns exercise the pushes, not only the identity
+
+
+def test_compiled_refine_is_the_default_on_cpu_and_leaves_its_input_alone():
+    x = _drawing(1, 32, 32, seed=3)
+    before = x.clone()
+    m = Anime4K(2, "cpp")
+    assert torch.equal(m.refine(x), m.refine(x, backend="compiled"))
+    assert torch.equal(x, before)
+    y = x.clone().requires_grad_(True)
+    out = m.refine(y)  # needs a gradient: the tensor rules
+    assert out.requires_grad
+    with pytest.raises(ConfigError, match="unknown backend"):
+        m.refine(x, backend="cuda")
+
+
+def test_fused_bilinear_upscale_equals_torch():
+    lr = _drawing(2, 9, 14, seed=2)
+    m = Anime4K(2, "cpp", pre="bilinear")
+    ref = m.refine(pre_upscale(lr, 2, "bilinear").clamp(0, 1), backend="torch")
+    got = m(lr)  # x2: the upscale runs inside the compiled loop
+    assert got.shape == ref.shape == (2, 3, 18, 28)
+    assert ((got - ref).abs() > 2e-6).float().mean().item() <= 1e-3
+    m3 = Anime4K(3, "cpp", pre="bilinear")  # other factors upscale in torch first
+    assert torch.equal(m3(lr), m3.refine(pre_upscale(lr, 3, "bilinear").clamp(0, 1), backend="compiled"))

@@ -68,7 +68,8 @@ Passes
     and pushes colour only in the first ``pushColorCount = 2`` of them (and never when s_c = 0).
     The output is clamped to [0, 1].
 
-Implementation: whole-batch tensor ops, no per-pixel loops. The nine cells are shifted views of a
+Implementation: whole-batch tensor ops, no per-pixel loops (on CPU the same rules run as one compiled
+per-pixel loop, ``anime4k_kernels.py``, tested equal). The nine cells are shifted views of a
 replicate-padded tensor; the tests run on the one-channel A; a push stage then becomes one per-pixel
 linear combination of the nine cells (the cpp sequence composes into one as well), applied to RGB once.
 """
@@ -334,17 +335,41 @@ class Anime4K(nn.Module):
             f"strength_gradient={self.strength_gradient:g}"
         )
 
-    def refine(self, x: Tensor) -> Tensor:
-        """The push passes alone, on an already upscaled RGB batch (B, 3, H, W)."""
+    def refine(self, x: Tensor, backend: str = "auto") -> Tensor:
+        """The push passes alone, on an already upscaled RGB batch (B, 3, H, W).
+
+        ``backend="auto"``: a float32 CPU batch that needs no gradient takes the compiled loop
+        (``anime4k_kernels``, the same rules to float32 rounding at a fraction of the time), anything else the
+        tensor code below (``"torch"``); ``"compiled"`` forces the loop.
+        """
+        if backend not in ("auto", "torch", "compiled"):
+            raise ConfigError(f"anime4k: unknown backend {backend!r}; choose auto, torch or compiled")
+        if backend == "compiled" or (backend == "auto" and self._compiled_ok(x)):
+            return self._refine_compiled(x)
         for i in range(self.passes):
             if self.strength_color > 0 and i < self.push_color_count:
                 x = push_color(x, self.strength_color, self.variant)
             x = push_gradient(x, compute_gradient(x, self.variant), self.strength_gradient, self.variant)
         return x.clamp(0.0, 1.0)
 
+    def _compiled_ok(self, x: Tensor) -> bool:
+        return x.device.type == "cpu" and x.dtype == torch.float32 and not (x.requires_grad and torch.is_grad_enabled())
+
+    def _refine_compiled(self, x: Tensor, prescale: int = 1) -> Tensor:
+        import numba
+
+        from gan_sr.sr import anime4k_kernels
+
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        out = anime4k_kernels.refine(x.detach().contiguous().numpy(), self.variant, self.passes,
+                                     self.push_color_count, self.strength_color, self.strength_gradient, prescale)
+        return torch.from_numpy(out)
+
     def forward(self, lr: Tensor) -> Tensor:
         if lr.ndim != 4 or lr.shape[1] != 3:
             raise ConfigError(f"anime4k: input must be an RGB batch (B, 3, h, w), got shape {tuple(lr.shape)}")
         if not lr.is_floating_point():
             raise ConfigError(f"anime4k: input must be a float tensor in [0, 1], got {lr.dtype}")
+        if self.pre == "bilinear" and self.scale == 2 and self._compiled_ok(lr):
+            return self._refine_compiled(lr, prescale=2)  # upscale fused into the compiled loop (exact weights at x2)
         return self.refine(pre_upscale(lr, self.scale, self.pre).clamp(0.0, 1.0))
