@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -165,6 +166,14 @@ def main() -> None:
         import numba
 
         res["index_threads"] = numba.get_num_threads()
+        million = [r for r in rows if r["n"] == 1_000_000]
+        if million:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from perf_summary import update
+
+            update({"dedup_1m_build_query_s": round(million[0]["index_s"], 1),
+                    "dedup_identical_to_all_pairs_20k": bool(same)},
+                   threads=res["index_threads"], script="experiments/bench_build.py --skip-build")
         lines += [f"## Near-duplicate index, threshold {dedup.DEFAULT_DUP_THRESHOLD} of 169 bits", "",
                   "Synthetic fingerprints: uniform random plus 10% near copies (0-30 bits flipped); leader "
                   "clustering over all of them, 256 at a time, as the build does; the search kernel "

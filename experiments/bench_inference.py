@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -68,6 +69,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "perf_inference.md").write_text("\n".join(lines) + "\n")
     (args.out / "perf_inference.json").write_text(json.dumps(res, indent=1) + "\n")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from perf_summary import update
+
+    update({"matmul_peak_gflops": round(peak["gflops"], 1),
+            "gflops": {r["model"]: round(r["channels_last"]["gflops"], 1) for r in rows},
+            "peak_pct": {r["model"]: round(r["channels_last"]["peak_pct"], 1) for r in rows}},
+           threads=args.threads, script="experiments/bench_inference.py")
     print("\n".join(lines))
 
 
