@@ -178,3 +178,18 @@ def test_a_native_generator_at_the_output_resolution_is_an_arm_of_its_own(t, tmp
     with pytest.raises(ConfigError, match="a 16 px generator, but the arms make 32 px"):
         C.run_compare(gan=t / "gan.pt", native=[tmp_path / "small.pt"], methods=["bicubic"], scale=2, n=4,
                       ref=t / "data", out=tmp_path / "o2", quiet=True, pairs=4)
+
+
+def test_edge_sharpness_falls_with_blur_and_scorer_reports_the_new_columns():
+    import torch.nn.functional as F
+
+    from gan_sr.metrics.sample_quality import SampleScorer, edge_sharpness
+
+    g = torch.Generator().manual_seed(0)
+    sharp = (torch.rand(6, 3, 32, 32, generator=g) > 0.5).float().repeat_interleave(2, -1).repeat_interleave(2, -2)
+    blurred = F.avg_pool2d(F.pad(sharp, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    assert edge_sharpness(blurred) < 0.8 * edge_sharpness(sharp)
+    train = torch.rand(10, 3, 64, 64, generator=g)
+    scores = SampleScorer(sharp, seed=0, pairs=10, lo_res=32, train=train).score(train[:6].clone())
+    assert {"swd_at_32px", "edge", "edge_ratio", "nn_rms_train", "nn_rms_train_real"} <= set(scores)
+    assert scores["nn_rms_train"] < 1e-6 < 0.1 < scores["nn_rms_train_real"]  # copies of training images are caught

@@ -13,7 +13,7 @@ from gan_sr.io.checkpoints import save_checkpoint
 from gan_sr.metrics.fid import FIDInceptionV3, fid_from_features, inception_features, kid_from_features
 from gan_sr.metrics.msssim import msssim_diversity
 from gan_sr.metrics.msssim import msssim_batch
-from gan_sr.metrics.sample_quality import SampleScorer, score_samples
+from gan_sr.metrics.sample_quality import SampleScorer, edge_sharpness, score_samples
 from gan_sr.metrics.swd import swd
 from gan_sr.train import gan as T
 
@@ -31,6 +31,8 @@ def _reference(real, fake, seed, pairs, net=None):
     out = {"images": real.shape[0], "res": real.shape[-1]}
     out.update({f"swd_{r}px": v for r, v in s["levels"].items()})
     out["swd_mean"] = s["mean"]
+    out["edge"] = edge_sharpness(fake)
+    out["edge_ratio"] = out["edge"] / edge_sharpness(real)
     out["msssim_fake"] = msssim_diversity(fake, pairs=pairs, generator=torch.Generator().manual_seed(seed))
     out["msssim_real"] = msssim_diversity(real, pairs=pairs, generator=torch.Generator().manual_seed(seed))
     if net is not None:

@@ -233,7 +233,7 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
         row["total_wall_s"] = _total(row)
         row.update(timing[row["arm"]])
     notes = ph.score_rows(rows, "arm", {"kind": "real"}, outputs, real, ref=ref, split=split, n=n, seed=seed,
-                          pairs=pairs, inception=inception, device=device, quiet=quiet)
+                          pairs=pairs, inception=inception, device=device, quiet=quiet, lo_res=res_lo)
     notes += [
         "SWD x1e3 per Laplacian level and mean, against the same reference images (lower is closer); msssim: mean "
         "MS-SSIM between random pairs of the arm's images (diversity; lower = more varied)",

@@ -384,13 +384,30 @@ def progress_bar(total: int, quiet: bool, desc: str):
     return bar
 
 
+def train_pool(ref, res: int, limit: int = 2000) -> Tensor | None:
+    """The training split of a built dataset `ref` at res px, for the no-copying distance; None without one (a
+    plain folder of references has no training images to compare with)."""
+    from gan_sr.train.gan import load_reference
+
+    if not (Path(ref) / "train").is_dir():
+        return None
+    try:
+        return load_reference(ref, res, split="train", limit=limit)
+    except ConfigError:
+        return None
+
+
 def score_rows(rows: list[dict], key: str, real_fields: dict, outputs: dict[str, Tensor], real: Tensor, *, ref,
-               split: str, n: int, seed: int, pairs: int, inception, device, quiet: bool) -> list[str]:
+               split: str, n: int, seed: int, pairs: int, inception, device, quiet: bool,
+               lo_res: int | None = None) -> list[str]:
     """Score each row's images (outputs[row[key]]) against `real` in place, append the real-vs-real noise-floor
-    row (`real_fields` fills its other label columns) and return the notes that explain them."""
+    row (`real_fields` fills its other label columns) and return the notes that explain them. lo_res: also
+    score everything shrunk to the GAN's resolution."""
     from gan_sr.metrics.sample_quality import SampleScorer
 
-    scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device)
+    train = train_pool(ref, real.shape[-1])
+    scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device, lo_res=lo_res,
+                          train=train)
     k = real.shape[0]
     bar = progress_bar(len(rows) + 1, quiet, "score")
     bar.unit = "set"
@@ -407,6 +424,16 @@ def score_rows(rows: list[dict], key: str, real_fields: dict, outputs: dict[str,
     if floor is not None:
         rows.append({key: "real", **real_fields, "source": f"{ref} ({DISJOINT_SPLIT[split]} vs {split})",
                      **score_fields(floor)})
+    if lo_res:
+        notes.append(f"swd_at_{lo_res}px: SWD x1e3 (mean over levels) with every set, reference included, shrunk "
+                     f"to {lo_res} px (MATLAB bicubic, antialiased): what the generator drew, whatever the upscaler "
+                     "added")
+    notes.append("edge: mean Sobel magnitude of Y on each image's strongest 10 % of pixels (line-art crispness); "
+                 "edge_ratio: against the reference images (1 = as crisp as real heads, below = blurrier)")
+    if train is not None:
+        notes.append(f"nn_rms_train: median RMS distance ([0, 1] pixels) from each image to its nearest of "
+                     f"{train.shape[0]} training images; nn_rms_train_real: the same for the reference images, "
+                     "which are unseen (a set far below it copies training images)")
     if scorer.real_diversity() is not None:
         notes.append(f"MS-SSIM diversity of the {k} reference images: {scorer.real_diversity():.4f} "
                      f"({pairs} random pairs; lower = more diverse, a method far above it has lost variety)")
@@ -477,7 +504,7 @@ def run_posthoc(methods: str | Sequence[str], *, gan: str | os.PathLike | None =
     notes: list[str] = []
     if real is not None:
         notes = score_rows(rows, "method", {"model": "-"}, outputs, real, ref=ref, split=split, n=n, seed=seed,
-                           pairs=pairs, inception=inception, device=device, quiet=quiet)
+                           pairs=pairs, inception=inception, device=device, quiet=quiet, lo_res=res_lo)
         notes.append("SWD x1e3 per Laplacian level and mean (lower is closer to the reference); msssim: mean "
                      "MS-SSIM of random pairs of the method's images (diversity)")
     notes.append(f"seconds per sample on {device} with {torch.get_num_threads()} thread(s): sample_s for the GAN, "
