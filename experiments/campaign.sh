@@ -107,13 +107,20 @@ case $cmd in
       read -r step best done wall < <(state "$RUNS/$name")
       printf "%-18s %8s %9s %6s %7s\n" "$name" "$step" "$best" "$done" "$wall"
     done <<< "$RUNS_TABLE" ;;
-  ship)
+  ship)  # drawn-art runs only: they are the shipped models; heads/photo runs are experiments (their best.pt stays)
     while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
+      [ "$data" = "$DATA" ] || { echo "$name: not drawn-art data, not shipped"; continue; }
       case $model in
         *:gan) [ -f "$RUNS/$name/last.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name" --which last.pt \
                  --note "GAN stage from $init's best.pt: no VGG perceptual term (no VGG19 weights offline), see experiments/configs/$over.toml." ;;
         *) [ -f "$RUNS/$name/best.pt" ] && $PY experiments/ship_checkpoint.py "$RUNS/$name" ;;
+      esac
+      case $name in  # no GAN stage at x2: the PSNR stages ship under their GAN family's name too, as before
+        rrdb_x2) $PY experiments/ship_checkpoint.py "$RUNS/$name" --as esrgan \
+                   --note "ESRGAN x2 is its PSNR stage (RRDB, the rrdb_x2 run); no GAN stage at x2." ;;
+        srresnet_x2) $PY experiments/ship_checkpoint.py "$RUNS/$name" --as srgan \
+                   --note "SRGAN x2 is its MSE stage (SRResNet, the srresnet_x2 run); no GAN stage at x2." ;;
       esac
     done <<< "$RUNS_TABLE" ;;
   pack)

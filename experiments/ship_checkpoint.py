@@ -87,15 +87,37 @@ def write_card(out: Path, ck: dict, note: str, bench: dict | None) -> Path:
     return card_path
 
 
+def _same_architecture(a: dict, b: dict) -> bool:
+    """Whether the two model entries build networks with identical parameter names and shapes."""
+    from gan_sr.sr.registry import build_model
+
+    def shapes(m: dict) -> dict | None:
+        try:
+            net = build_model(m["name"], int(m["scale"]), m.get("preset", "cpu"), **(m.get("config") or {}))
+        except ConfigError:
+            return None
+        return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+    sa = shapes(a)
+    return sa is not None and sa == shapes(b)
+
+
 def ship_run(run_dir: str | Path, which: str = "best.pt", note: str = "",
-             bench_data: str | Path | None = DEFAULT_BENCH_DATA) -> Path:
-    """Ship `run_dir/which` as checkpoints/{name}_x{scale}.pt with its card; returns the checkpoint path."""
+             bench_data: str | Path | None = DEFAULT_BENCH_DATA, as_name: str | None = None) -> Path:
+    """Ship `run_dir/which` as checkpoints/{name}_x{scale}.pt with its card; returns the checkpoint path.
+    as_name: ship it under another registered model whose network is the same (a PSNR stage as its GAN
+    family's checkpoint at a scale without a GAN stage, e.g. rrdb as esrgan)."""
     check_bench_data(bench_data)
     src = Path(run_dir) / which
     ck = load_checkpoint(src)
     shipped = {k: ck[k] for k in KEEP if k in ck}
     shipped["state_dict"] = ck["ema"] if ck.get("ema") is not None else ck["state_dict"]
     shipped["ema"] = None
+    if as_name is not None:
+        renamed = {**shipped["model"], "name": as_name}
+        if not _same_architecture(shipped["model"], renamed):
+            raise ConfigError(f"--as {as_name}: its network differs from {shipped['model']['name']}'s")
+        shipped["model"] = renamed
     shipped["meta"] = {**ck.get("meta", {}), "shipped_from": str(src), "commit": git_commit(dirty=True), "ship_note": note}
     out = checkpoints_dir() / f"{shipped['model']['name']}_x{shipped['model']['scale']}.pt"
     save_checkpoint(out, shipped)
@@ -130,13 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench-data", default=DEFAULT_BENCH_DATA,
                     help="built dataset (its test split) or folder of HR images for the card's bench section")
     ap.add_argument("--no-bench", action="store_true", help="write the card without the bench section")
+    ap.add_argument("--as", dest="as_name", default=None,
+                    help="ship under another model name with the same network (rrdb as esrgan, srresnet as srgan)")
     args = ap.parse_args(argv)
     data = None if args.no_bench else args.bench_data
     try:
         if args.source.suffix == ".pt":
             out = recard(args.source, args.note, data)
         else:
-            out = ship_run(args.source, args.which, args.note or "", data)
+            out = ship_run(args.source, args.which, args.note or "", data, args.as_name)
     except GansrError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
