@@ -28,7 +28,8 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), help="Recipe and model size (default cpu).")
 @click.option("--stage", cls=ModelsHelp, help="Training stage: {stages}; the first of a model's is its default.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML config merged over the recipe (see experiments/configs/).")
+              help="TOML config merged over the recipe (built-in recipes: gan_sr/recipes/; examples: "
+                   "experiments/configs/).")
 @click.option("--steps", type=int, help="Total training steps (also extends a resumed run).")
 @click.option("--batch", type=int, help="Batch size per process.")
 @click.option("--hr-size", type=int, help="HR crop side in pixels (a multiple of the scale).")
@@ -55,7 +56,8 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size, lr, resume, run_dir, init,
           degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, for_minutes, quiet):
     """Train an SR model (resumable, TensorBoard, torchrun-ready)."""
-    from gan_sr.train.sr import SRTrainer, build_config
+    from gan_sr.train.sr import SRTrainer
+    from gan_sr.train.sr_config import build_config
 
     command = "gansr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     given = {k: v for k, v in locals().items() if k in _RUN_OPTIONS or k == "config_file"}
@@ -131,7 +133,7 @@ def _same_run(run_dir: str, cfg: dict, data: str, init: str | None) -> bool:
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output checkpoint.")
 def interpolate(a, b, alpha, out):
     """Network interpolation between two checkpoints of the same model (ESRGAN's PSNR/GAN trade-off)."""
-    from gan_sr.train.sr import interpolate_checkpoints
+    from gan_sr.sr.interpolate import interpolate_checkpoints
 
     path = interpolate_checkpoints(a, b, alpha, out)
     click.echo(f"Wrote {path} = {1 - alpha:g} * {a} + {alpha:g} * {b}")
