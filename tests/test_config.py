@@ -1,5 +1,5 @@
 """The typed config (gan_sr.config): schemas are the defaults, every shipped recipe and experiment config loads and
-type-checks, wrong types fail naming key and file, and the TOML writer reads back what it wrote."""
+type-checks, wrong types fail naming key and file, and --print-config prints TOML that reads back as the same config."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from gan_sr.cli import main
 from gan_sr.config import GanConfig, JointConfig, SRConfig, check, defaults, load_config, merge, to_toml
 from gan_sr.errors import ConfigError
 from gan_sr.sr.registry import training_stages
@@ -109,6 +111,8 @@ def test_a_wrong_type_names_the_key_and_the_file(tmp_path):
     bad.write_text("loss = 3\n")
     with pytest.raises(ConfigError, match="bad.toml: loss must be a table"):
         sr_config.build_config("espcn", config_file=bad)
+    r = CliRunner().invoke(main, ["gan", "train", "--config", str(bad), "--print-config"])
+    assert r.exit_code == 2 and "unknown key loss" in r.output and str(bad) in r.output
 
 
 def test_ints_widen_to_floats_and_free_tables_stay_free():
@@ -128,3 +132,42 @@ def test_toml_writer_round_trips(schema):
     assert tomllib.loads(text) == cfg
     sections = [m.group(1).split(".")[0] for m in re.finditer(r"^\[([\w.]+)\]$", text, re.M)]
     assert list(dict.fromkeys(sections)) == [f.name for f in dataclasses.fields(schema)]  # in schema order
+
+
+def _cli(args: list[str]) -> str:
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+@pytest.mark.parametrize("args, schema", [
+    (["sr", "train", "--model", "esrgan", "--stage", "gan", "--scale", "2", "--lr", "3e-4", "--perceptual", "none",
+      "--config", str(CONFIGS / "overrides" / "esrgan_gan_cpu_nopercep.toml")], SRConfig),
+    (["sr", "train", "--model", "srcnn", "--preset", "paper", "--scale", "3", "--hr-size", "33"], SRConfig),
+    (["gan", "train", "--config", str(CONFIGS / "gan_heads64_cpu.toml"), "--data", "data/heads/64", "--aug",
+      "fixed:0.25", "--loss", "wgan-gp", "--kimg", "12"], GanConfig),
+    (["joint-train", "--data", "data/anime", "--sr", "srcnn", "--scale", "4", "--fade-kimg", "5", "--preset", "gpu",
+      "--consistency", "0.5"], JointConfig),
+], ids=["sr-gan-stage", "sr-paper", "gan", "joint"])
+def test_print_config_prints_toml_that_reads_back_the_same(args, schema, tmp_path):
+    text = _cli([*args, "--print-config"])
+    printed = tomllib.loads(text)
+    assert check(printed, schema) == printed
+    again = tmp_path / "printed.toml"
+    again.write_text(text)
+    command = args[:2] if args[0] != "joint-train" else args[:1]
+    assert _cli([*command, "--config", str(again), "--print-config"]) == text
+    if schema is SRConfig:
+        assert printed == sr_config.build_config("", config_file=again)
+    elif schema is GanConfig:
+        assert printed == gan.build_config(again) and printed["aug"]["p"] == 0.25
+    else:
+        assert printed == joint.build_config(again) and printed["model"]["sr"] == "srcnn"
+
+
+def test_print_config_trains_nothing(tmp_path):
+    run = tmp_path / "run"
+    _cli(["sr", "train", "--model", "espcn", "--data", str(tmp_path / "absent"), "--run-dir", str(run),
+          "--print-config"])
+    _cli(["gan", "train", "--data", str(tmp_path / "absent"), "--run-dir", str(run), "--print-config"])
+    assert not run.exists()

@@ -158,6 +158,12 @@ def test_short_run_writes_logs_checkpoints_and_card(tmp_path, data):
     assert res.exit_code == 2 and "holds a run of another configuration" in res.output
     res = CliRunner().invoke(main, ["sr", "train", "--resume", str(run), "--batch", "8"])
     assert res.exit_code == 2 and "drop --batch" in res.output
+    # --print-config on a run prints its saved config (with the new length) and trains nothing
+    from gan_sr.config import tomllib
+
+    res = cli(["sr", "train", "--resume", str(run), "--steps", "6", "--print-config"])
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert tomllib.loads(res.output) == merge(saved, {"train": {"steps": 6}}) and load_checkpoint(run / "last.pt")["step"] == 4
     # resuming with more steps continues from step 4
     res = cli(["sr", "train", "--resume", str(run), "--steps", "6", "--quiet"])
     assert res.exit_code == 0 and load_checkpoint(run / "last.pt")["step"] == 6
