@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import FORMAT_OPTION, PRINT_CONFIG, GansrGroup, echo_config, echo_table, examples, refuse_with_resume
+from gan_sr.cli.common import (FORMAT_OPTION, PRINT_CONFIG, GansrGroup, echo_config, echo_table, examples,
+                              refuse_with_resume)
 from gan_sr.errors import ConfigError
 
 

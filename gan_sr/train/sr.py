@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
 from gan_sr.train.loop import (EMA, BatchStream, DistEnv, LRSchedule, Precision, RunDir, allreduce_gradients, barrier,
-                               broadcast_floats, build_optimizer, broadcast_state, capture_rng, check_finite, flat_hparams, image_grid,
-                               init_distributed, open_writer, past_deadline, preserved_rng, progress, restore_rng,
-                               seed_everything, shutdown_distributed, unwrap, wrap_ddp)
+                               broadcast_floats, broadcast_state, build_optimizer, capture_rng, check_finite,
+                               flat_hparams, image_grid, init_distributed, open_writer, past_deadline, preserved_rng,
+                               progress, restore_rng, seed_everything, shutdown_distributed, unwrap, wrap_ddp)
 from gan_sr.train.sr_config import hr_size, validate
 
 
