@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from gan_sr.data.synth import make_split_dirs  # noqa: E402
 from gan_sr.sr.registry import count_params  # noqa: E402
 from gan_sr.sr.registry import training_stages  # noqa: E402
-from gan_sr.train.sr import SRTrainer, build_config  # noqa: E402
+from gan_sr.train.sr import SRTrainer  # noqa: E402
+from gan_sr.train.sr_config import build_config  # noqa: E402
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "channels_last": (False, True), "bf16+cl": (True, True)}
 

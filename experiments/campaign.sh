@@ -29,7 +29,7 @@ HEADS=${HEADS:-data/heads/128}     # the heads' own 128 -> 64 degradation, for t
 experiments/photo_layout.sh "$PHOTO" T91 BSD200
 [ -d "$HEADS/train" ] || echo "no $HEADS (gansr data heads ... --out data/heads): its runs will fail until it is built"
 
-# name | model[:stage] (its built-in cpu recipe = experiments/configs/MODEL_STAGE_cpu.toml) | scale | data |
+# name | model[:stage] (its built-in cpu recipe = gan_sr/recipes/MODEL_STAGE_cpu.toml) | scale | data |
 # --init run (its best.pt) or - | minutes per slice | override config under experiments/configs/ or -.
 # The slices weight the round robin towards the models that need the most steps; a run leaves the rotation
 # when its val curve is flat (train.early_stop). A GAN stage waits until its PSNR stage is flat

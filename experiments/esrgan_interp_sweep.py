@@ -1,6 +1,6 @@
 """ESRGAN network interpolation: PSNR/SSIM (Y) of theta = (1 - alpha) theta_PSNR + alpha theta_GAN over alpha.
 
-Each alpha's weights come from `gan_sr.train.sr.interpolate_checkpoints` (what `gansr sr interpolate` runs) and
+Each alpha's weights come from `gan_sr.sr.interpolate.interpolate_checkpoints` (what `gansr sr interpolate` runs) and
 are scored by the bench code (`gan_sr.pipelines.bench.load_samples` / `score_samples`: MATLAB bicubic LR,
 8-bit SR, crop = scale). The endpoints are also scored straight from their own files, as a check that
 alpha = 0 and alpha = 1 reproduce the two stages.
@@ -29,7 +29,7 @@ from gan_sr.io.checkpoints import load_checkpoint
 from gan_sr.pipelines import report
 from gan_sr.pipelines.bench import load_samples, parse_datasets, score_samples
 from gan_sr.sr.registry import load_model
-from gan_sr.train.sr import interpolate_checkpoints
+from gan_sr.sr.interpolate import interpolate_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan_sr.io.checkpoints import load_checkpoint  # noqa: E402
-from gan_sr.train.sr import hr_size  # noqa: E402
+from gan_sr.train.sr_config import hr_size  # noqa: E402
 
 SETS = ("Set5", "Set14", "BSD100")
 # REFERENCE.md section 2 (Y channel, crop = scale): (PSNR, SSIM or None), the row each run is held against.

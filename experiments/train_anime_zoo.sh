@@ -30,8 +30,8 @@ if want espcn; then
   train espcn 2 mse 2500 && ship $R/espcn_x2_mse
 fi
 if want srcnn; then
-  train srcnn 4 mse 1000 --config experiments/configs/srcnn_mse_cpu.toml && ship $R/srcnn_x4_mse
-  train srcnn 2 mse 1000 --config experiments/configs/srcnn_mse_cpu.toml && ship $R/srcnn_x2_mse
+  train srcnn 4 mse 1000 --config gan_sr/recipes/srcnn_mse_cpu.toml && ship $R/srcnn_x4_mse
+  train srcnn 2 mse 1000 --config gan_sr/recipes/srcnn_mse_cpu.toml && ship $R/srcnn_x2_mse
 fi
 if want esrgan; then
   train esrgan 4 psnr 300

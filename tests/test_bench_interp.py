@@ -12,7 +12,7 @@ from gan_sr.io.images import list_images, quantize, read_image
 from gan_sr.metrics.psnr_ssim import psnr
 from gan_sr.pipelines.bench import run_bench
 from gan_sr.sr.registry import build_model, model_entry
-from gan_sr.train.sr import interpolate_checkpoints
+from gan_sr.sr.interpolate import interpolate_checkpoints
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ import torch
 
 from gan_sr.data.synth import make_split_dirs
 from gan_sr.io.checkpoints import load_checkpoint
-from gan_sr.train.sr import SRTrainer, build_config
+from gan_sr.train.sr import SRTrainer
+from gan_sr.train.sr_config import build_config
 
 TINY = ('[model]\noverrides = {widths = [8, 4]}\n[data]\nhr_size = 16\n[eval]\nevery = 3\nmax_images = 1\n'
         '[log]\nevery = 1\ncheckpoint_every = 3\n')

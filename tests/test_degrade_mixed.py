@@ -18,7 +18,7 @@ from gan_sr.data.synth import make_split_dirs
 from gan_sr.degrade import degrade_mixed, downscale, gaussian_kernel
 from gan_sr.errors import ConfigError
 from gan_sr.train.loop import BatchStream
-from gan_sr.train.sr import build_config
+from gan_sr.train.sr_config import build_config
 
 OFF = {"p_blur": 0.0, "p_noise": 0.0, "p_jpeg": 0.0}
 

@@ -177,6 +177,15 @@ def test_run_saves_what_resume_and_reports_need(trained, gan_ckpt):
                      "fakes_lo_000000064.png"]
 
 
+def test_print_config_of_a_run_is_its_config(trained):
+    import json
+    from gan_sr.config import tomllib
+
+    r = CliRunner().invoke(main, ["joint-train", "--resume", str(trained), "--print-config"])
+    assert r.exit_code == 0, r.output
+    assert tomllib.loads(r.output) == json.loads((trained / "config.json").read_text())
+
+
 def test_tensorboard_has_both_discriminators_and_the_fade(trained):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -14,7 +14,8 @@ from gan_sr.data.datasets import PairedDataset
 from gan_sr.io.images import write_image
 from gan_sr.sr.registry import build_model
 from gan_sr.config import load_config
-from gan_sr.train.sr import build_config, hr_size, recipe
+from gan_sr.train.recipes import recipe_path
+from gan_sr.train.sr_config import build_config, hr_size, recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "experiments" / "configs"
@@ -46,7 +47,7 @@ def test_photo_configs_merge_over_the_cpu_recipe(path):
 
 
 def test_srcnn_cpu_configs_drop_the_papers_lr_mult_and_use_he_init():
-    for path in (CONFIGS / "srcnn_photo_cpu.toml", CONFIGS / "srcnn_mse_cpu.toml"):
+    for path in (CONFIGS / "srcnn_photo_cpu.toml", recipe_path("srcnn_mse_cpu")):
         cfg = build_config("", scale=4, config_file=path)
         assert recipe("srcnn", "mse", "paper")["train"]["lr_mult"] == {"reconstruct": 0.1}
         assert cfg["train"]["lr_mult"] == {}, path.name

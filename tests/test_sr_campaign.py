@@ -17,7 +17,8 @@ from gan_sr.io.checkpoints import load_checkpoint
 from gan_sr.sr.bicubic import bicubic_upscale, luma
 from gan_sr.sr.registry import build_model, get_spec, load_model
 from gan_sr.train.loop import LRSchedule
-from gan_sr.train.sr import SRTrainer, build_config
+from gan_sr.train.sr import SRTrainer
+from gan_sr.train.sr_config import build_config
 
 TINY = {
     "srcnn": {"widths": [8, 4]}, "espcn": {"widths": [8, 4]}, "srresnet": {"num_blocks": 1, "nf": 8},

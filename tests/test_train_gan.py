@@ -67,6 +67,16 @@ def test_cli_run_saves_everything_resume_needs(trained):
     assert sorted(p.name for p in (trained / "samples").iterdir()) == ["fakes_000000032.png", "fakes_000000064.png"]
 
 
+def test_print_config_of_a_run_is_its_config(trained):
+    import json
+    from gan_sr.config import tomllib
+
+    r = CliRunner().invoke(main, ["gan", "train", "--resume", str(trained), "--kimg", "1", "--print-config"])
+    assert r.exit_code == 0, r.output
+    saved = json.loads((trained / "config.json").read_text())
+    assert tomllib.loads(r.output) == {**saved, "train": {**saved["train"], "kimg": 1.0}}
+
+
 def test_tensorboard_has_the_curves_and_grids(trained):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

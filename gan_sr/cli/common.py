@@ -16,6 +16,21 @@ def examples(*lines: str) -> str:
     return f"\b\nExamples:\n{body}"
 
 
+PRINT_CONFIG = click.option(
+    "--print-config", is_flag=True,
+    help="Print the merged config (recipe < --config < flags) as TOML and exit without training; the output "
+         "given back as --config is the same config.")
+
+
+def echo_config(cfg: dict, schema: type, command: str) -> None:
+    """The --print-config output: `cfg` as TOML under a comment naming the command that merged it."""
+    from gan_sr.config import to_toml
+
+    header = (f"{command} --print-config: the merged config (recipe < --config < flags).\n"
+              f"Train with it: {command} --config THIS.toml (plus --data and any paths it needs).")
+    click.echo(to_toml(cfg, schema, header), nl=False)
+
+
 def refuse_with_resume(given: dict[str, object], applies: str) -> None:
     """--resume continues a run with its saved config: ConfigError naming the given options that would change it."""
     clash = [k for k, v in given.items() if v is not None]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import FORMAT_OPTION, GansrGroup, echo_table, examples, refuse_with_resume
+from gan_sr.cli.common import (FORMAT_OPTION, PRINT_CONFIG, GansrGroup, echo_config, echo_table, examples,
+                              refuse_with_resume)
 from gan_sr.errors import ConfigError
 
 
@@ -29,6 +30,7 @@ def gan() -> None:
     "gansr gan train --resume runs/gan --kimg 400",
     "gansr gan train --data data/heads/64 --res 64 --kimg 500 --run-dir runs/heads64   # again: continues",
     "torchrun --nproc_per_node 2 -m gan_sr gan train --data data/anime --preset gpu --device cuda",
+    "gansr gan train --config experiments/configs/gan_heads64_cpu.toml --data data/heads/64 --print-config",
 ))
 @click.option("--data", type=click.Path(file_okay=False), help="Built dataset (uses train/) or a folder of images.")
 @click.option("--res", type=int, help="Resolution, a power of two (default 64).")
@@ -40,7 +42,8 @@ def gan() -> None:
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Where a new run goes (default runs/gan_RES_LOSS_AUG).")
 @click.option("--preset", type=click.Choice(["cpu", "gpu"]), help="Network size and batch (default cpu).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML config merged over the preset (see experiments/configs/gan_*.toml).")
+              help="TOML config merged over the preset (built-in presets: gan_sr/recipes/gan_*.toml; examples: "
+                   "experiments/configs/gan_*.toml).")
 @click.option("--batch", type=int, help="Global batch size (split over torchrun ranks).")
 @click.option("--lr", type=float, help="Learning rate of G and D.")
 @click.option("--r1-gamma", type=float, help="R1 weight (default 0.0002 * res^2 / batch).")
@@ -51,23 +54,29 @@ def gan() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Device (default cpu).")
 @click.option("--seed", type=int, help="Seed for init, latents, data order and augmentation.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
+@PRINT_CONFIG
 def train(data, res, loss, aug, kimg, resume, run_dir, preset, config_file, batch, lr, r1_gamma, snapshot_kimg,
-          swd_images, workers, bf16, device, seed, quiet):
+          swd_images, workers, bf16, device, seed, quiet, print_config):
     """Train the GAN (ADA, resumable, TensorBoard, torchrun-ready)."""
-    from gan_sr.train.gan import build_config, train_gan
+    from gan_sr.config import GanConfig
+    from gan_sr.train.gan import build_config, resumed_config, train_gan
 
     if resume:
         fixed = {"--data": data, "--res": res, "--loss": loss, "--aug": aug, "--preset": preset,
                  "--config": config_file, "--batch": batch, "--lr": lr, "--r1-gamma": r1_gamma, "--seed": seed,
                  "--run-dir": run_dir, "--device": device}
-        refuse_with_resume(fixed, "--kimg and --quiet")
+        refuse_with_resume(fixed, "--kimg, --quiet and --print-config")
+        if print_config:
+            return echo_config(resumed_config(resume, kimg), GanConfig, "gansr gan train")
         summary = train_gan(resume=resume, kimg=kimg, quiet=quiet)
     else:
-        if not data and not config_file:
+        if not data and not config_file and not print_config:
             raise ConfigError("--data is required for a new run (a `gansr data build` output or a folder of images)")
         cfg = build_config(config_file, data=data, res=res, loss=loss, aug=aug, kimg=kimg, preset=preset,
                            batch=batch, lr=lr, r1_gamma=r1_gamma, snapshot_kimg=snapshot_kimg,
                            swd_images=swd_images, workers=workers, bf16=bf16, device=device, seed=seed)
+        if print_config:
+            return echo_config(cfg, GanConfig, "gansr gan train")
         if run_dir is None:
             a = cfg["aug"]
             tag = a["mode"] if a["mode"] != "fixed" else f"fixed{a['p']:g}"

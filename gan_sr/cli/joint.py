@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gan_sr.cli.common import examples, refuse_with_resume
+from gan_sr.cli.common import PRINT_CONFIG, echo_config, examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 
@@ -19,6 +19,7 @@ from gan_sr.errors import ConfigError
     "gansr joint-train --data data/anime --g0 runs/gan_cpu64/last.pt --sr-ckpt checkpoints/espcn_x2.pt --freeze-g0",
     "gansr joint-train --resume runs/joint_espcn_x2 --kimg 60",
     "torchrun --nproc_per_node 2 -m gan_sr joint-train --data data/anime --preset gpu --device cuda",
+    "gansr joint-train --data data/anime --sr espcn --scale 2 --fade-kimg 5 --print-config > joint.toml",
 ))
 @click.option("--data", type=click.Path(file_okay=False), help="Built dataset (uses train/) or a folder of images.")
 @click.option("--sr", help="SR stage: a learnable registry model (espcn, srcnn, srgan, esrgan; default espcn).")
@@ -28,7 +29,8 @@ from gan_sr.errors import ConfigError
 @click.option("--sr-ckpt", type=click.Path(dir_okay=False),
               help="Start S from an SR checkpoint (a run's best.pt or checkpoints/NAME_xS.pt; EMA weights).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML config merged over the preset (see experiments/configs/joint_*.toml).")
+              help="TOML config merged over the preset (built-in presets: gan_sr/recipes/joint_*.toml; examples: "
+                   "experiments/configs/joint_*.toml).")
 @click.option("--kimg", type=float,
               help="Length in thousands of real images shown to the Ds (also extends a resumed run).")
 @click.option("--base-kimg", type=float, help="G0 + D_lo alone first, when there is no --g0.")
@@ -48,25 +50,31 @@ from gan_sr.errors import ConfigError
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Device (default cpu).")
 @click.option("--seed", type=int, help="Seed for init, latents, data order and augmentation.")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
+@PRINT_CONFIG
 def joint_train(data, sr, scale, res, g0, sr_ckpt, config_file, kimg, base_kimg, fade_kimg, consistency, freeze_g0,
-                loss, aug, preset, batch, snapshot_kimg, swd_images, run_dir, resume, device, seed, quiet):
+                loss, aug, preset, batch, snapshot_kimg, swd_images, run_dir, resume, device, seed, quiet, print_config):
     """Train G0 and an SR stage jointly as one generator (ProGAN-style fade-in, a D at each resolution)."""
-    from gan_sr.train.joint import build_config, train_joint
+    from gan_sr.config import JointConfig
+    from gan_sr.train.joint import build_config, resumed_config, train_joint
 
     if resume:
         fixed = {"--data": data, "--sr": sr, "--scale": scale, "--res": res, "--g0": g0, "--sr-ckpt": sr_ckpt,
                  "--config": config_file, "--base-kimg": base_kimg, "--fade-kimg": fade_kimg,
                  "--consistency": consistency, "--freeze-g0": freeze_g0, "--loss": loss, "--aug": aug,
                  "--preset": preset, "--batch": batch, "--run-dir": run_dir, "--device": device, "--seed": seed}
-        refuse_with_resume(fixed, "--kimg and --quiet")
+        refuse_with_resume(fixed, "--kimg, --quiet and --print-config")
+        if print_config:
+            return echo_config(resumed_config(resume, kimg), JointConfig, "gansr joint-train")
         summary = train_joint(resume=resume, kimg=kimg, quiet=quiet)
     else:
-        if not data and not config_file:
+        if not data and not config_file and not print_config:
             raise ConfigError("--data is required for a new run (a `gansr data build` output or a folder of images)")
         cfg = build_config(config_file, preset=preset, data=data, sr=sr, scale=scale, res=res, g0=g0,
                            sr_ckpt=sr_ckpt, kimg=kimg, base_kimg=base_kimg, fade_kimg=fade_kimg,
                            consistency=consistency, freeze_g0=freeze_g0, loss=loss, aug=aug, batch=batch,
                            snapshot_kimg=snapshot_kimg, swd_images=swd_images, device=device, seed=seed)
+        if print_config:
+            return echo_config(cfg, JointConfig, "gansr joint-train")
         m = cfg["model"]
         run_dir = run_dir or f"runs/joint_{m['sr']}_x{m['scale']}"
         if not quiet:

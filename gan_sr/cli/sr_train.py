@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from gan_sr.cli.common import ModelsHelp, examples, refuse_with_resume
+from gan_sr.cli.common import PRINT_CONFIG, ModelsHelp, echo_config, examples, refuse_with_resume
 from gan_sr.errors import ConfigError
 
 _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size", "lr", "run_dir", "init",
@@ -21,6 +21,7 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
     "gansr sr train --model rrdb --scale 4 --data data/anime --run-dir runs/rrdb_x4   # same command again: resumes",
     "gansr sr train --model espcn --scale 2 --data data/anime --degradation mixed --init checkpoints/espcn_x2.pt",
     "torchrun --nproc_per_node 2 -m gan_sr sr train --model srgan --data data/anime",
+    "gansr sr train --model rrdb --scale 2 --lr 5e-4 --print-config > rrdb_x2.toml   # edit, then --config rrdb_x2.toml",
 ))
 @click.option("--model", cls=ModelsHelp, help="Model to train: {learnable}.")
 @click.option("--scale", type=int, help="Upscaling factor (default 4).")
@@ -28,7 +29,8 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), help="Recipe and model size (default cpu).")
 @click.option("--stage", cls=ModelsHelp, help="Training stage: {stages}; the first of a model's is its default.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="TOML config merged over the recipe (see experiments/configs/).")
+              help="TOML config merged over the recipe (built-in recipes: gan_sr/recipes/; examples: "
+                   "experiments/configs/).")
 @click.option("--steps", type=int, help="Total training steps (also extends a resumed run).")
 @click.option("--batch", type=int, help="Batch size per process.")
 @click.option("--hr-size", type=int, help="HR crop side in pixels (a multiple of the scale).")
@@ -52,20 +54,25 @@ _RUN_OPTIONS = ("model", "scale", "preset", "stage", "config", "batch", "hr_size
 @click.option("--for-minutes", type=float, help="Checkpoint and stop after this many minutes (a slice of a "
               "campaign; the same command continues).")
 @click.option("--quiet", is_flag=True, help="No progress bar or messages.")
+@PRINT_CONFIG
 def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size, lr, resume, run_dir, init,
-          degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, for_minutes, quiet):
+          degradation, vgg_weights, perceptual, bf16, channels_last, device, seed, for_minutes, quiet, print_config):
     """Train an SR model (resumable, TensorBoard, torchrun-ready)."""
-    from gan_sr.train.sr import SRTrainer, build_config
+    from gan_sr.config import SRConfig
+    from gan_sr.train.sr import SRTrainer
+    from gan_sr.train.sr_config import build_config, resumed_config
 
     command = "gansr " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     given = {k: v for k, v in locals().items() if k in _RUN_OPTIONS or k == "config_file"}
     if resume:
         refuse_with_resume({"--" + k.replace("_file", "").replace("_", "-"): v for k, v in given.items()},
-                           "--steps, --data, --vgg-weights, --device, --for-minutes, --quiet")
+                           "--steps, --data, --vgg-weights, --device, --for-minutes, --quiet, --print-config")
+        if print_config:
+            return echo_config(resumed_config(resume, steps), SRConfig, "gansr sr train")
         trainer = SRTrainer(None, data=data, resume=resume, vgg_weights=vgg_weights, device=device,
                             quiet=quiet, command=command, steps=steps, for_minutes=for_minutes)
     else:
-        if not data:
+        if not data and not print_config:
             raise ConfigError("--data is required for a new run (a folder with train/ and val/)")
         over: dict = {}
         if steps is not None:
@@ -85,11 +92,13 @@ def train(model, scale, data, preset, stage, config_file, steps, batch, hr_size,
         prec = {k: v for k, v in (("bf16", bf16), ("channels_last", channels_last)) if v is not None}
         if prec:
             over["precision"] = prec
-        cfg = build_config(model or "", scale=4 if scale is None else scale, preset=preset, stage=stage, config_file=config_file,
+        cfg = build_config(model or "", scale=scale, preset=preset, stage=stage, config_file=config_file,
                            overrides=over)
         if perceptual not in (None, "none") and cfg["loss"]["perceptual"]["weight"] <= 0:
             raise ConfigError(f"--perceptual {perceptual}: this recipe has no perceptual loss (weight 0); "
                               "set loss.perceptual.weight in --config")
+        if print_config:
+            return echo_config(cfg, SRConfig, "gansr sr train")
         if run_dir and _same_run(run_dir, cfg, data, init):
             trainer = SRTrainer(None, data=data, resume=run_dir, vgg_weights=vgg_weights, device=device,
                                 quiet=quiet, command=command, steps=cfg["train"]["steps"], for_minutes=for_minutes)
@@ -131,7 +140,7 @@ def _same_run(run_dir: str, cfg: dict, data: str, init: str | None) -> bool:
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Output checkpoint.")
 def interpolate(a, b, alpha, out):
     """Network interpolation between two checkpoints of the same model (ESRGAN's PSNR/GAN trade-off)."""
-    from gan_sr.train.sr import interpolate_checkpoints
+    from gan_sr.sr.interpolate import interpolate_checkpoints
 
     path = interpolate_checkpoints(a, b, alpha, out)
     click.echo(f"Wrote {path} = {1 - alpha:g} * {a} + {alpha:g} * {b}")

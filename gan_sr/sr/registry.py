@@ -254,6 +254,24 @@ def _load_foreign(path: Path, data: object, scale: int | None) -> nn.Module:
     return model
 
 
+def load_init(net: nn.Module, path: str | os.PathLike, *, name: str, scale: int, preset: str) -> None:
+    """Load the weights (EMA when present) of SR checkpoint `path` into `net`, a `name` x`scale` model of `preset`
+    (`gansr sr train --init`): CheckpointError unless the checkpoint holds the same network at that scale."""
+    from gan_sr.io.checkpoints import load_checkpoint
+
+    ck = load_checkpoint(path)
+    spec = ck.get("model") or {}
+    same_net = spec.get("name") in training_stages() and get_spec(spec["name"]).builder is get_spec(name).builder
+    if ck.get("kind") != "sr" or not same_net or int(spec.get("scale", -1)) != scale:
+        raise CheckpointError(f"--init {path}: holds {ck.get('kind')} model {spec.get('name')} x{spec.get('scale')}, "
+                              f"this run trains sr model {name} x{scale}")
+    try:
+        net.load_state_dict(ck.weights())
+    except RuntimeError as exc:
+        raise CheckpointError(f"--init {path}: weights do not fit {name} preset {preset} "
+                              f"(checkpoint preset {spec.get('preset')}): {str(exc).splitlines()[0]}") from None
+
+
 def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
                device: str | torch.device = "cpu") -> nn.Module:
     """A ready model in eval mode (channels_last on the CPU): from a checkpoint path, or by registry name.

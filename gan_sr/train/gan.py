@@ -25,11 +25,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from gan_sr.config import check_keys, load_config, merge
+from gan_sr.config import GanConfig, check, defaults, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Generator, build_gan, build_generator, gan_config, to_gan, to_unit
 from gan_sr.losses import adversarial as adv
+from gan_sr.train.recipes import presets, read_recipe
 from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
@@ -50,28 +51,9 @@ from gan_sr.train.loop import (
 MODEL_NAME = "stylegan2-lite"
 LOSSES = ("ns", "lsgan", "hinge", "wgan")
 
-DEFAULTS: dict[str, Any] = {
-    "model": {"res": 64, "preset": "cpu", "overrides": {}},
-    "data": {"path": "", "batch": 32, "workers": 0, "mirror": False},
-    "train": {
-        "kimg": 200.0, "loss": "ns", "lr_g": 0.0025, "lr_d": 0.0025, "betas": [0.0, 0.99],
-        "r1_gamma": -1.0, "r1_interval": 16, "gp_lambda": 10.0, "drift": 0.0, "n_critic": 1,
-        "ema_kimg": 2.0, "ema_rampup": 0.05, "truncation": 1.0, "seed": 0, "device": "cpu",
-    },
-    "aug": {"mode": "ada", "p": 0.0, "target": 0.6, "interval": 4, "ramp_kimg": 500.0},
-    "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0, "grid": 32, "swd_images": 0},
-    "precision": {"bf16": False, "channels_last": False},
-}
+DEFAULTS: dict[str, Any] = defaults(GanConfig)
 
-_PRESET_TRAIN = {
-    # 2 CPU cores: small batch, short EMA half-life, a tick per kimg.
-    "cpu": {"data": {"batch": 32}, "train": {"ema_kimg": 2.0}, "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0}},
-    # One GPU: StyleGAN2-ADA's low-resolution settings (batch 64, EMA half-life 20 kimg), channels_last.
-    "gpu": {"data": {"batch": 64, "workers": 4}, "train": {"ema_kimg": 20.0},
-            "log": {"tick_kimg": 4.0, "snapshot_kimg": 50.0}, "precision": {"channels_last": True}},
-}
-
-_LOSS_TRAIN = {
+_LOSS_TRAIN = {  # a loss's own optimiser settings, over the preset (gan_sr/recipes/gan_{preset}.toml)
     "ns": {},
     "lsgan": {},
     "hinge": {},
@@ -83,28 +65,24 @@ _LOSS_TRAIN = {
 # ---------------------------------------------------------------------------------------------- config
 
 
-
-
 def recipe(res: int = 64, preset: str = "cpu", loss: str = "ns") -> dict:
-    """Defaults for a resolution, a hardware preset and a loss (the loss picks its optimiser and critic steps)."""
-    if preset not in _PRESET_TRAIN:
-        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(_PRESET_TRAIN)}")
+    """Defaults for a resolution, a hardware preset (gan_sr/recipes/gan_{preset}.toml) and a loss (the loss picks
+    its optimiser and critic steps)."""
+    if preset not in presets("gan"):
+        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(presets('gan'))}")
     kind = adv.canonical_kind(loss)
     if kind not in LOSSES:
         raise ConfigError(f"--loss {loss}: the GAN trainer supports {', '.join(LOSSES)} (wgan-gp = wgan)")
-    cfg = merge(DEFAULTS, _PRESET_TRAIN[preset])
-    cfg = merge(cfg, _LOSS_TRAIN[kind])
+    cfg = merge(merge(DEFAULTS, read_recipe(f"gan_{preset}", GanConfig)), _LOSS_TRAIN[kind])
     return merge(cfg, {"model": {"res": int(res), "preset": preset}, "train": {"loss": kind}})
-
-
-
-
 
 
 def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
     """recipe(res, preset, loss) <- TOML file <- explicit flags (data, res, preset, loss, aug, kimg, batch, ...)."""
-    over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
-    check_keys(over, DEFAULTS)
+    if isinstance(file, (str, Path)):
+        over = load_config(file, GanConfig)
+    else:
+        over = check(copy.deepcopy(file or {}), GanConfig)
     pick = lambda sec, key: flags.get(key) if flags.get(key) is not None else over.get(sec, {}).get(key)  # noqa: E731
     res, preset, loss = (DEFAULTS[sec][key] if pick(sec, key) is None else pick(sec, key)
                          for sec, key in (("model", "res"), ("model", "preset"), ("train", "loss")))
@@ -131,9 +109,9 @@ def build_config(file: str | Path | dict | None = None, **flags: Any) -> dict:
     return validate(cfg)
 
 
-def validate(cfg: dict) -> dict:
-    """Check ranges and names; returns cfg (with the loss name canonical)."""
-    check_keys(cfg, DEFAULTS)
+def validate(cfg: dict, source: str = "config") -> dict:
+    """Check keys and types (GanConfig), ranges and names; returns cfg (with the loss name canonical)."""
+    check(cfg, GanConfig, source)
     gan_config(cfg["model"]["res"], cfg["model"]["preset"], **cfg["model"]["overrides"])
     check_config(cfg, LOSSES, "GAN")
     return cfg
@@ -321,6 +299,15 @@ class GanTrainer(KimgTrainer):
                 **{k: v for k, v in last_row.items() if k not in ("kimg", "p", "r_t", "wall_s")}}
 
 
+def resumed_config(run_dir: str | Path, kimg: float | None = None) -> dict:
+    """The validated config of the GAN run in `run_dir` (its config.json), run to `kimg` when given."""
+    run = RunDir.open(run_dir)
+    cfg = validate(merge(DEFAULTS, run.read_config()), str(run.config_file))
+    if kimg is not None:
+        cfg["train"]["kimg"] = float(kimg)
+    return cfg
+
+
 def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
               kimg: float | None = None, quiet: bool = False, callback: Callable[[dict], None] | None = None) -> dict:
     """Train (or resume) a GAN run; returns a summary (kimg, wall seconds, final p and r_t, last losses)."""
@@ -328,10 +315,7 @@ def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, 
         raise ConfigError("give either --run-dir for a new run or --resume RUN_DIR, not both or neither")
     probe_device = (config or {}).get("train", {}).get("device", "cpu") if resume is None else None
     if resume is not None:
-        run = RunDir.open(resume)
-        cfg = validate(merge(DEFAULTS, run.read_config()))
-        if kimg is not None:
-            cfg["train"]["kimg"] = float(kimg)
+        cfg = resumed_config(resume, kimg)
         probe_device = cfg["train"]["device"]
     dist = init_distributed(probe_device or "cpu")
     try:

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.degrade import downscale
-from gan_sr.config import check_keys, load_config, merge
+from gan_sr.config import JointConfig, check, defaults, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Discriminator, gan_config, to_gan, to_unit
@@ -41,6 +41,7 @@ from gan_sr.gan.stack import Stack, build_stack
 from gan_sr.losses import adversarial as adv
 from gan_sr.sr import registry
 from gan_sr.train.gan import LOSSES, grid_columns, make_grid
+from gan_sr.train.recipes import presets, read_recipe
 from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
 from gan_sr.train.loop import (
     EMA,
@@ -60,29 +61,7 @@ from gan_sr.train.loop import (
 MODEL_NAME = "stack"
 PHASES = ("base", "fade", "joint")
 
-DEFAULTS: dict[str, Any] = {
-    "model": {"res": 64, "scale": 2, "g0_preset": "cpu", "g0_overrides": {}, "sr": "espcn", "sr_preset": "cpu",
-              "sr_overrides": {}},
-    "init": {"g0": "", "sr": ""},
-    "data": {"path": "", "batch": 16, "workers": 0, "mirror": False},
-    "train": {
-        "kimg": 100.0, "base_kimg": 0.0, "fade_kimg": 20.0, "loss": "ns", "lr_g": 0.0025, "lr_sr": 2e-4,
-        "lr_d": 0.0025, "betas": [0.0, 0.99], "r1_gamma": -1.0, "r1_interval": 16, "gp_lambda": 10.0,
-        "drift": 0.0, "n_critic": 1, "lo_weight": 1.0, "consistency": 0.0, "consistency_detach": True,
-        "freeze_g0": False, "ema_kimg": 2.0, "ema_rampup": 0.05, "truncation": 1.0, "seed": 0, "device": "cpu",
-    },
-    "aug": {"mode": "ada", "p": 0.0, "target": 0.6, "interval": 4, "ramp_kimg": 100.0},
-    "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0, "grid": 16, "swd_images": 0},
-    "precision": {"bf16": False, "channels_last": False},
-}
-
-_PRESETS = {
-    "cpu": {"model": {"g0_preset": "cpu", "sr_preset": "cpu"}, "data": {"batch": 16}, "train": {"ema_kimg": 2.0},
-            "log": {"tick_kimg": 1.0, "snapshot_kimg": 10.0}},
-    "gpu": {"model": {"g0_preset": "gpu", "sr_preset": "paper"}, "data": {"batch": 64, "workers": 4},
-            "train": {"ema_kimg": 20.0}, "log": {"tick_kimg": 4.0, "snapshot_kimg": 50.0},
-            "precision": {"channels_last": True}},
-}
+DEFAULTS: dict[str, Any] = defaults(JointConfig)
 
 _LOSS_TRAIN = {
     "wgan": {"train": {"lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.9], "n_critic": 5, "r1_gamma": 0.0,
@@ -101,17 +80,16 @@ _FLAG_SECTIONS = {
 
 
 def recipe(preset: str = "cpu", loss: str = "ns") -> dict:
-    """Defaults for a hardware preset and a loss (wgan picks its own optimiser settings and critic steps)."""
-    if preset not in _PRESETS:
-        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(_PRESETS)}")
+    """Defaults for a hardware preset (gan_sr/recipes/joint_{preset}.toml) and a loss (wgan picks its own optimiser
+    settings and critic steps)."""
+    if preset not in presets("joint"):
+        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(presets('joint'))}")
     kind = adv.canonical_kind(loss)
     if kind not in LOSSES:
         raise ConfigError(f"--loss {loss}: the joint trainer supports {', '.join(LOSSES)} (wgan-gp = wgan)")
-    cfg = merge(merge(DEFAULTS, _PRESETS[preset]), _LOSS_TRAIN.get(kind, {}))
+    cfg = merge(merge(DEFAULTS, read_recipe(f"joint_{preset}", JointConfig)), _LOSS_TRAIN.get(kind, {}))
     cfg["train"]["loss"] = kind
     return cfg
-
-
 
 
 def build_config(file: str | Path | dict | None = None, *, preset: str | None = None, **flags: Any) -> dict:
@@ -119,8 +97,10 @@ def build_config(file: str | Path | dict | None = None, *, preset: str | None = 
 
     The init checkpoints are read and checked here, and their architectures written into the config.
     """
-    over = load_config(file) if isinstance(file, (str, Path)) else copy.deepcopy(file or {})
-    check_keys(over, DEFAULTS)
+    if isinstance(file, (str, Path)):
+        over = load_config(file, JointConfig)
+    else:
+        over = check(copy.deepcopy(file or {}), JointConfig)
     loss = flags.pop("loss", None) or over.get("train", {}).get("loss", "ns")
     cfg = merge(recipe(preset or "cpu", loss), over)
     cfg["train"]["loss"] = adv.canonical_kind(loss)
@@ -142,9 +122,10 @@ def build_config(file: str | Path | dict | None = None, *, preset: str | None = 
     return resolve_inits(validate(cfg))[0]  # a bad --g0 / --sr-ckpt fails here, before anything starts
 
 
-def validate(cfg: dict) -> dict:
-    """Check names and ranges (the init checkpoints are read later, by `resolve_inits`); returns cfg."""
-    check_keys(cfg, DEFAULTS)
+def validate(cfg: dict, source: str = "config") -> dict:
+    """Check keys and types (JointConfig), names and ranges (the init checkpoints are read later, by
+    `resolve_inits`); returns cfg."""
+    check(cfg, JointConfig, source)
     m, t = cfg["model"], cfg["train"]
     gan_config(m["res"], m["g0_preset"], **m["g0_overrides"])
     scale = m["scale"]
@@ -514,6 +495,16 @@ class JointTrainer(KimgTrainer):
                 **{k: v for k, v in last_row.items() if k not in ("kimg", "wall_s")}}
 
 
+def resumed_config(run_dir: str | Path, kimg: float | None = None) -> dict:
+    """The validated config of the joint run in `run_dir` (its config.json), run to `kimg` when given."""
+    run = RunDir.open(run_dir)
+    cfg = validate(merge(DEFAULTS, run.read_config()), str(run.config_file))
+    if kimg is not None:
+        cfg["train"]["kimg"] = float(kimg)
+        validate(cfg)
+    return cfg
+
+
 def train_joint(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
                 kimg: float | None = None, quiet: bool = False, callback: Callable[[dict], None] | None = None) -> dict:
     """Train (or resume) a joint stack run; returns a summary (kimg, wall seconds, phase, alpha, p/r_t per D, inits)."""
@@ -521,7 +512,7 @@ def train_joint(config: dict | None = None, *, run_dir: str | Path | None = None
         raise ConfigError("give either --run-dir for a new run or --resume RUN_DIR, not both or neither")
     inits = None
     if resume is not None:
-        cfg = validate(merge(DEFAULTS, RunDir.open(resume).read_config()))
+        cfg = resumed_config(resume)
     else:
         cfg = validate(merge(DEFAULTS, copy.deepcopy(config)) if config is not None else recipe())
         if not cfg["data"]["path"]:

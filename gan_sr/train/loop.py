@@ -432,6 +432,20 @@ def check_finite(step: int, losses: dict[str, Tensor | float], dist: DistEnv | N
 # ------------------------------------------------------------------------------------------- LR schedule
 
 
+def build_optimizer(net: nn.Module, kind: str, lr: float, *, betas=(0.9, 0.999), lr_mult: dict | None = None,
+                    momentum: float = 0.9, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam or SGD over `net`; a parameter whose name starts with a key of `lr_mult` gets lr times its value."""
+    groups: dict[float, list] = {}
+    for name, p in net.named_parameters():
+        mult = next((float(v) for k, v in (lr_mult or {}).items() if name.startswith(k)), 1.0)
+        groups.setdefault(mult, []).append(p)
+    params = [{"params": ps, "lr": float(lr) * mult} for mult, ps in groups.items()]
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=float(lr), momentum=float(momentum), weight_decay=float(weight_decay))
+    return torch.optim.Adam(params, lr=float(lr), betas=tuple(float(b) for b in betas),
+                            weight_decay=float(weight_decay))
+
+
 class LRSchedule:
     """Learning rate as a function of the step (constant, step, multistep, cosine) or of validation (plateau).
 
@@ -604,6 +618,25 @@ def broadcast_state(model: nn.Module, dist: DistEnv) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ logging
+
+
+def past_deadline(deadline: float, dist: DistEnv) -> bool:
+    """Whether time.time() is past `deadline` by rank 0's clock, so that every rank stops at the same step."""
+    import time
+
+    stop = torch.tensor([float(time.time() >= deadline)], dtype=torch.float64, device=dist.device)
+    if dist.enabled:
+        tdist.broadcast(stop, src=0)
+    return bool(stop.item())
+
+
+def broadcast_floats(values: dict[str, float], dist: DistEnv, keys: tuple[str, ...] = ("psnr", "ssim")) -> dict:
+    """Rank 0's numbers under `keys` on every rank (only rank 0 validates)."""
+    if not dist.enabled:
+        return values
+    t = torch.tensor([float(values.get(k, 0.0)) for k in keys], dtype=torch.float64, device=dist.device)
+    tdist.broadcast(t, src=0)
+    return dict(zip(keys, t.tolist()))
 
 
 class NullWriter:

@@ -1,9 +1,7 @@
 """One trainer for every learnable SR model: composed losses, stages, EMA, validation, resumable runs.
 
-A run is a config dict (TOML on disk; `recipe()` gives the papers' and the CPU-sized ones):
-[model] name/scale/preset/stage/overrides, [data] hr_size|lr_size/batch/degradation/workers,
-[train] optimiser, lr, schedule, EMA, seed, [loss.pixel|perceptual|adversarial] (a loss is on when its
-weight > 0), [eval], [log], [precision]. `train_sr()` runs it in a RunDir (see gan_sr.train.loop):
+A run is a config dict (gan_sr.train.sr_config: `recipe()` gives the papers' and the CPU-sized ones, from
+gan_sr/recipes/). `train_sr()` runs it in a RunDir (see gan_sr.train.loop):
 TensorBoard in tb/, last.pt/best.pt (best by validation PSNR, Y, crop = scale, fp32, EMA weights),
 a model card beside best.pt at the end. A resumed run continues bit-identically.
 """
@@ -22,282 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_sr.config import check_keys, load_config, merge
-from gan_sr.sr.registry import get_spec, training_stages
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
-from gan_sr.train.loop import (
-    EMA,
-    BatchStream,
-    DistEnv,
-    LRSchedule,
-    Precision,
-    RunDir,
-    allreduce_gradients,
-    barrier,
-    broadcast_state,
-    capture_rng,
-    check_finite,
-    flat_hparams,
-    image_grid,
-    init_distributed,
-    open_writer,
-    preserved_rng,
-    progress,
-    restore_rng,
-    seed_everything,
-    shutdown_distributed,
-    unwrap,
-    wrap_ddp,
-)
-
-
-DEFAULTS: dict[str, Any] = {
-    "model": {"name": "", "scale": 4, "preset": "cpu", "stage": "", "overrides": {}},
-    "data": {"hr_size": 96, "lr_size": 0, "batch": 16, "degradation": "bicubic", "workers": 0},
-    "train": {
-        "steps": 1000, "optimizer": "adam", "lr": 1e-4, "betas": [0.9, 0.999], "momentum": 0.9,
-        "weight_decay": 0.0, "lr_mult": {}, "schedule": "constant", "step_size": 0, "milestones": [],
-        "gamma": 0.5, "patience": 10, "min_lr": 0.0, "ema_decay": 0.999, "grad_clip": 0.0, "seed": 0,
-        "rollback": 0, "warmup": 0, "early_stop": 0,
-    },
-    "loss": {
-        "pixel": {"kind": "l1", "weight": 1.0},
-        "perceptual": {"layer": "conv5_4", "criterion": "l1", "weight": 0.0},
-        "adversarial": {
-            "kind": "ragan", "weight": 0.0, "discriminator": "esrgan", "preset": "paper", "overrides": {},
-            "lr": 1e-4, "betas": [0.9, 0.999],
-        },
-    },
-    "eval": {"every": 500, "max_images": 0},
-    "log": {"every": 20, "checkpoint_every": 500, "samples": 4},
-    "precision": {"bf16": False, "channels_last": False},
-}
-
-
-def _paper_recipes() -> dict[tuple[str, str], dict]:
-    """The published recipes (REFERENCE.md section 3); comments in experiments/configs/*_paper.toml."""
-    return {
-        ("srcnn", "mse"): {
-            "model": {"preset": "paper"},
-            "data": {"hr_size": 36, "batch": 128, "workers": 4},
-            "train": {"steps": 1_000_000, "lr": 1e-4, "lr_mult": {"reconstruct": 0.1}},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-        ("espcn", "mse"): {
-            "model": {"preset": "paper"},
-            "data": {"lr_size": 17, "batch": 16, "workers": 4},
-            "train": {"steps": 1_000_000, "lr": 1e-2, "schedule": "plateau", "gamma": 0.1, "patience": 10,
-                      "min_lr": 1e-4},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-        ("srgan", "mse"): {
-            "model": {"preset": "paper"},
-            "data": {"hr_size": 96, "batch": 16, "workers": 4},
-            "train": {"steps": 1_000_000, "lr": 1e-4},
-            "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-        ("srgan", "gan"): {
-            "model": {"preset": "paper"},
-            "data": {"hr_size": 96, "batch": 16, "workers": 4},
-            "train": {"steps": 200_000, "lr": 1e-4, "schedule": "multistep", "milestones": [100_000], "gamma": 0.1},
-            "loss": {
-                "pixel": {"kind": "mse", "weight": 0.0},
-                "perceptual": {"layer": "relu5_4", "criterion": "mse", "weight": 0.006},
-                "adversarial": {"kind": "ns", "weight": 1e-3, "discriminator": "srgan", "preset": "paper",
-                                "lr": 1e-4},
-            },
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-        ("esrgan", "psnr"): {
-            "model": {"preset": "paper"},
-            "data": {"hr_size": 128, "batch": 16, "workers": 4},
-            "train": {"steps": 1_000_000, "lr": 2e-4, "schedule": "step", "step_size": 200_000, "gamma": 0.5},
-            "loss": {"pixel": {"kind": "l1", "weight": 1.0}},
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-        ("esrgan", "gan"): {
-            "model": {"preset": "paper"},
-            "data": {"hr_size": 128, "batch": 16, "workers": 4},
-            "train": {"steps": 400_000, "lr": 1e-4, "schedule": "multistep",
-                      "milestones": [50_000, 100_000, 200_000, 300_000], "gamma": 0.5},
-            "loss": {
-                "pixel": {"kind": "l1", "weight": 1e-2},
-                "perceptual": {"layer": "conv5_4", "criterion": "l1", "weight": 1.0},
-                "adversarial": {"kind": "ragan", "weight": 5e-3, "discriminator": "esrgan", "preset": "paper",
-                                "lr": 1e-4},
-            },
-            "eval": {"every": 5000}, "log": {"every": 100, "checkpoint_every": 5000},
-        },
-    }
-
-
-def _cpu_recipes() -> dict[tuple[str, str], dict]:
-    """Recipes for a 2-core CPU, measured by experiments/sr_recipe_probe.py (results/sr_recipe_probe/).
-
-    PSNR stages: the global bicubic residual (the net starts at the baseline and learns the missing detail;
-    without it RRDB spent its first 700 steps below bicubic), Adam with 200 warm-up steps, L1 for RRDB and
-    SRResNet (ahead of MSE at equal steps), MSE for the small SRCNN/ESPCN (L1 cost ESPCN 0.3 dB), the rate halved
-    after 6 validations without a new best val PSNR and the run stopped after 16 (the curve is flat), so a
-    campaign gives each model the hours it needs instead of a fixed step count. channels_last fp32: bf16
-    autocast was 3-8x slower on this CPU (no native bf16; results/train_throughput_cpu.md).
-    """
-    small = {"log": {"every": 20, "checkpoint_every": 500, "samples": 4},
-             "precision": {"bf16": False, "channels_last": True}}
-    campaign = {"steps": 400_000, "warmup": 200, "schedule": "plateau", "gamma": 0.5, "patience": 6,
-                "min_lr": 1e-5, "early_stop": 16}
-    residual = {"residual": "bicubic"}
-    psnr = {  # RRDB / SRResNet: ~0.3 s a step at one thread, a checkpoint every ~3 minutes
-        "model": {"preset": "cpu", "overrides": dict(residual)}, "data": {"hr_size": 64, "batch": 16},
-        "train": {**campaign, "lr": 1e-3}, "loss": {"pixel": {"kind": "l1", "weight": 1.0}},
-        "eval": {"every": 500, "max_images": 96}, **small,
-    }
-    gan_model = {"preset": "cpu", "overrides": dict(residual)}  # starts from a PSNR stage of the same net
-    return {
-        ("srcnn", "mse"): {  # He init, one lr: the paper's init needs ~1e8 backprops (photo_repro/results.md)
-            "model": {"preset": "cpu", "overrides": {"init": "he", **residual}}, "data": {"hr_size": 48, "batch": 16},
-            "train": {**campaign, "lr": 1e-3, "lr_mult": {}}, "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
-            "eval": {"every": 1000, "max_images": 0}, **merge(small, {"log": {"checkpoint_every": 2000}}),
-        },
-        ("espcn", "mse"): {  # ~10 ms a step: validate on every val patch, every 1000 steps
-            "model": {"preset": "cpu", "overrides": dict(residual)}, "data": {"hr_size": 64, "batch": 16},
-            "train": {**campaign, "lr": 1e-3}, "loss": {"pixel": {"kind": "mse", "weight": 1.0}},
-            "eval": {"every": 1000, "max_images": 0}, **merge(small, {"log": {"checkpoint_every": 2000}}),
-        },
-        ("srgan", "mse"): copy.deepcopy(psnr),
-        ("srgan", "gan"): {
-            "model": gan_model, "data": {"hr_size": 64, "batch": 16},
-            "train": {"steps": 1000, "lr": 1e-4, "schedule": "multistep", "milestones": [500], "gamma": 0.1},
-            "loss": {
-                "pixel": {"kind": "mse", "weight": 0.0},
-                "perceptual": {"layer": "relu5_4", "criterion": "mse", "weight": 0.006},
-                "adversarial": {"kind": "ns", "weight": 1e-3, "discriminator": "srgan", "preset": "cpu", "lr": 1e-4},
-            },
-            "eval": {"every": 250, "max_images": 96}, **small,
-        },
-        ("esrgan", "psnr"): copy.deepcopy(psnr),
-        ("esrgan", "gan"): {
-            "model": gan_model, "data": {"hr_size": 64, "batch": 16},
-            "train": {"steps": 1000, "lr": 1e-4, "schedule": "multistep", "milestones": [250, 500, 750], "gamma": 0.5},
-            "loss": {
-                "pixel": {"kind": "l1", "weight": 1e-2},
-                "perceptual": {"layer": "conv5_4", "criterion": "l1", "weight": 1.0},
-                "adversarial": {"kind": "ragan", "weight": 5e-3, "discriminator": "esrgan", "preset": "cpu", "lr": 1e-4},
-            },
-            "eval": {"every": 250, "max_images": 96}, **small,
-        },
-    }
-
-
-def _alias_recipes(table: dict) -> dict:
-    """srresnet and rrdb are the PSNR stages of srgan and esrgan under their own names."""
-    table[("srresnet", "mse")] = copy.deepcopy(table[("srgan", "mse")])
-    table[("rrdb", "psnr")] = copy.deepcopy(table[("esrgan", "psnr")])
-    return table
-
-
-def recipe(model: str, stage: str | None = None, preset: str = "cpu") -> dict:
-    """The full config for `model`'s `stage` (default: its first) with the `paper` or `cpu` recipe."""
-    if model not in training_stages():
-        raise ConfigError(f"--model {model}: no training recipe; trainable models are {', '.join(training_stages())}")
-    stage = stage or training_stages()[model][0]
-    if stage not in training_stages()[model]:
-        raise ConfigError(f"--stage {stage}: {model} has stages {', '.join(training_stages()[model])}")
-    if preset not in ("paper", "cpu"):
-        raise ConfigError(f"--preset {preset}: use paper or cpu")
-    table = _alias_recipes(_paper_recipes() if preset == "paper" else _cpu_recipes())
-    if (model, stage) not in table and stage == "gan":
-        raise ConfigError(f"{model} has no built-in {preset} recipe for its gan stage; give one with --config")
-    cfg = merge(DEFAULTS, table.get((model, stage), {}))  # a newly registered model starts from DEFAULTS
-    cfg["model"].update(name=model, stage=stage, preset=preset)
-    return validate(cfg)
-
-
-def validate(cfg: dict) -> dict:
-    """Check names, kinds and ranges; ConfigError naming the key. Returns cfg."""
-    check_keys(cfg, DEFAULTS)
-    m, d, t, loss = cfg["model"], cfg["data"], cfg["train"], cfg["loss"]
-    if m["name"] not in training_stages():
-        raise ConfigError(f"model.name = {m['name']!r}: trainable models are {', '.join(training_stages())}")
-    if m["stage"] not in training_stages()[m["name"]]:
-        raise ConfigError(f"model.stage = {m['stage']!r}: {m['name']} has stages {', '.join(training_stages()[m['name']])}")
-    scales = get_spec(m["name"]).scales
-    if int(m["scale"]) not in scales:
-        raise ConfigError(f"--scale {m['scale']} is not available for {m['name']}; scales: "
-                          f"{', '.join(map(str, scales))}")
-    for key, lo in (("batch", 1), ("workers", 0)):
-        if int(d[key]) < lo:
-            raise ConfigError(f"data.{key} must be >= {lo}, got {d[key]}")
-    from gan_sr.data.datasets import DEGRADATIONS
-
-    if d["degradation"] not in DEGRADATIONS:
-        raise ConfigError(f"data.degradation = {d['degradation']!r} (--degradation): choose {', '.join(DEGRADATIONS)}")
-    if hr_size(cfg) < int(m["scale"]) or hr_size(cfg) % int(m["scale"]):
-        raise ConfigError(f"data.hr_size = {hr_size(cfg)} must be a positive multiple of the scale {m['scale']}")
-    if int(t["steps"]) < 1:
-        raise ConfigError(f"train.steps must be >= 1, got {t['steps']}")
-    for key in ("warmup", "early_stop"):
-        if int(t[key]) < 0:
-            raise ConfigError(f"train.{key} must be >= 0, got {t[key]}")
-    if not float(t["lr"]) > 0:
-        raise ConfigError(f"train.lr must be > 0, got {t['lr']}")
-    if t["optimizer"] not in ("adam", "sgd"):
-        raise ConfigError(f"train.optimizer = {t['optimizer']!r}: use adam or sgd")
-    if t["schedule"] not in LRSchedule.KINDS:
-        raise ConfigError(f"train.schedule = {t['schedule']!r}: use one of {', '.join(LRSchedule.KINDS)}")
-    if loss["pixel"]["kind"] not in ("l1", "mse"):
-        raise ConfigError(f"loss.pixel.kind = {loss['pixel']['kind']!r}: use l1 or mse")
-    if loss["perceptual"]["criterion"] not in ("l1", "mse"):
-        raise ConfigError(f"loss.perceptual.criterion = {loss['perceptual']['criterion']!r}: use l1 or mse")
-    if float(loss["perceptual"]["weight"]) > 0:
-        from gan_sr.losses.perceptual import LAYER_NAMES
-
-        if loss["perceptual"]["layer"] not in LAYER_NAMES:
-            raise ConfigError(f"loss.perceptual.layer = {loss['perceptual']['layer']!r} (--perceptual) is not a VGG19 "
-                              "layer; use e.g. conv5_4 (before ReLU, ESRGAN) or relu5_4 (after, SRGAN), or none")
-    weights = [float(loss[k]["weight"]) for k in ("pixel", "perceptual", "adversarial")]
-    if any(w < 0 for w in weights) or not any(w > 0 for w in weights):
-        raise ConfigError("loss weights must be >= 0 and at least one of loss.pixel/perceptual/adversarial > 0")
-    if float(loss["adversarial"]["weight"]) > 0:
-        from gan_sr.losses.adversarial import canonical_kind
-
-        canonical_kind(loss["adversarial"]["kind"])
-    if int(cfg["eval"]["every"]) < 1 or int(cfg["log"]["checkpoint_every"]) < 1 or int(cfg["log"]["every"]) < 1:
-        raise ConfigError("eval.every, log.every and log.checkpoint_every must be >= 1")
-    return cfg
-
-
-def hr_size(cfg: dict) -> int:
-    """HR crop side: data.lr_size * scale when lr_size is set, else data.hr_size."""
-    lr = int(cfg["data"].get("lr_size") or 0)
-    return lr * int(cfg["model"]["scale"]) if lr else int(cfg["data"]["hr_size"])
-
-
-def build_config(
-    model: str,
-    *,
-    scale: int = 4,
-    preset: str | None = None,
-    stage: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: dict | None = None,
-) -> dict:
-    """recipe(model, stage, preset), then the TOML file, then `overrides` (CLI options), validated."""
-    file_cfg = load_config(config_file) if config_file else {}
-    fm = file_cfg.get("model", {})
-    model = model or fm.get("name", "")
-    if not model:
-        raise ConfigError("--model is required (or model.name in --config)")
-    stage = stage or fm.get("stage") or None
-    preset = preset or fm.get("preset") or "cpu"
-    cfg = recipe(model, stage, preset)
-    cfg = merge(cfg, file_cfg)
-    cfg["model"].update(name=model, preset=preset, stage=cfg["model"]["stage"] if not stage else stage)
-    cfg["model"]["scale"] = int(scale)
-    cfg = merge(cfg, overrides or {})
-    return validate(cfg)
+from gan_sr.train.loop import (EMA, BatchStream, DistEnv, LRSchedule, Precision, RunDir, allreduce_gradients, barrier,
+                               broadcast_floats, broadcast_state, build_optimizer, capture_rng, check_finite,
+                               flat_hparams, image_grid, init_distributed, open_writer, past_deadline, preserved_rng,
+                               progress, restore_rng, seed_everything, shutdown_distributed, unwrap, wrap_ddp)
+from gan_sr.train.sr_config import hr_size, validate
 
 
 # --------------------------------------------------------------------------------------------- trainer
@@ -315,28 +43,17 @@ class TrainResult:
 class SRTrainer:
     """Builds everything from a config and runs it; subclass hooks: `generator_losses`, `on_step_end`."""
 
-    def __init__(
-        self,
-        config: dict | None,
-        *,
-        data: str | Path | None,
-        run_dir: str | Path | None = None,
-        resume: str | Path | None = None,
-        init: str | Path | None = None,
-        vgg_weights: str | Path | None = None,
-        device: str = "cpu",
-        quiet: bool = False,
-        command: str = "",
-        steps: int | None = None,
-        for_minutes: float | None = None,
-    ) -> None:
+    def __init__(self, config: dict | None, *, data: str | Path | None, run_dir: str | Path | None = None,
+                 resume: str | Path | None = None, init: str | Path | None = None,
+                 vgg_weights: str | Path | None = None, device: str = "cpu", quiet: bool = False, command: str = "",
+                 steps: int | None = None, for_minutes: float | None = None) -> None:
         self.dist: DistEnv = init_distributed(device)
         self.for_minutes = for_minutes
         self.quiet, self.command = quiet, command or " ".join(sys.argv)
         if resume is not None:
             self.run = RunDir.open(resume, main=self.dist.is_main)
             saved = self.run.read_config()
-            self.cfg = validate(saved["config"])
+            self.cfg = validate(saved["config"], str(self.run.config_file))
             self.data = Path(data) if data else Path(saved["data"])
             self.init, self.vgg_weights = saved.get("init"), vgg_weights or saved.get("vgg_weights")
             self.command = saved.get("command", self.command)
@@ -369,7 +86,7 @@ class SRTrainer:
 
     def _build(self, from_init: bool = True) -> None:
         from gan_sr.data.datasets import PairedDataset
-        from gan_sr.sr.registry import build_model
+        from gan_sr.sr.registry import build_model, load_init
 
         cfg, dist = self.cfg, self.dist
         m, t, loss = cfg["model"], cfg["train"], cfg["loss"]
@@ -379,7 +96,7 @@ class SRTrainer:
                               channels_last=bool(cfg["precision"]["channels_last"]))
         g = build_model(m["name"], self.scale, m["preset"], **m["overrides"])
         if self.init and from_init:  # a resumed run takes its weights from last.pt instead
-            self._load_init(g, self.init)
+            load_init(g, self.init, name=m["name"], scale=self.scale, preset=m["preset"])
         self.g = self.prec.model(g)
         broadcast_state(self.g, dist)
         self.ema = EMA(self.g, decay=float(t["ema_decay"]))
@@ -415,26 +132,6 @@ class SRTrainer:
                                   world_size=dist.world_size, num_workers=int(cfg["data"]["workers"]),
                                   pin_memory=dist.device.type == "cuda")
 
-    def _load_init(self, g: nn.Module, path: str | Path) -> None:
-        from gan_sr.io.checkpoints import load_checkpoint
-
-        ck = load_checkpoint(path)
-        m = self.cfg["model"]
-        spec = ck.get("model") or {}
-        same_net = spec.get("name") in training_stages() and get_spec(spec["name"]).builder is get_spec(m["name"]).builder
-        if ck.get("kind") != "sr" or not same_net or int(spec.get("scale", -1)) != self.scale:
-            raise CheckpointError(
-                f"--init {path}: holds {ck.get('kind')} model {spec.get('name')} x{spec.get('scale')}, "
-                f"this run trains sr model {m['name']} x{self.scale}"
-            )
-        try:
-            g.load_state_dict(ck.weights())
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"--init {path}: weights do not fit {m['name']} preset {m['preset']} "
-                f"(checkpoint preset {spec.get('preset')}): {str(exc).splitlines()[0]}"
-            ) from None
-
     def _discriminator(self, adv: dict) -> nn.Module:
         from gan_sr.sr.registry import build_discriminator
 
@@ -449,16 +146,8 @@ class SRTrainer:
 
     def _optimizer(self, net: nn.Module, lr: float, betas, lr_mult: dict) -> torch.optim.Optimizer:
         t = self.cfg["train"]
-        groups: dict[float, list] = {}
-        for name, p in net.named_parameters():
-            mult = next((float(v) for k, v in lr_mult.items() if name.startswith(k)), 1.0)
-            groups.setdefault(mult, []).append(p)
-        params = [{"params": ps, "lr": float(lr) * mult} for mult, ps in groups.items()]
-        if t["optimizer"] == "sgd":
-            return torch.optim.SGD(params, lr=float(lr), momentum=float(t["momentum"]),
-                                   weight_decay=float(t["weight_decay"]))
-        return torch.optim.Adam(params, lr=float(lr), betas=tuple(float(b) for b in betas),
-                                weight_decay=float(t["weight_decay"]))
+        return build_optimizer(net, t["optimizer"], lr, betas=betas, lr_mult=lr_mult, momentum=t["momentum"],
+                               weight_decay=t["weight_decay"])
 
     def _schedule(self, opt: torch.optim.Optimizer) -> LRSchedule:
         t = self.cfg["train"]
@@ -484,10 +173,7 @@ class SRTrainer:
             d_state = {"name": adv["discriminator"], "preset": adv["preset"], "config": dict(adv["overrides"]),
                        "state_dict": self.d.state_dict()}
         return {
-            "kind": "sr",
-            "model": self.model_entry(),
-            "state_dict": self.g.state_dict(),
-            "ema": self.ema.state_dict(),
+            "kind": "sr", "model": self.model_entry(), "state_dict": self.g.state_dict(), "ema": self.ema.state_dict(),
             "step": self.step,
             "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict() if self.opt_d else None},
             "sched": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict() if self.sched_d else None},
@@ -625,7 +311,7 @@ class SRTrainer:
                 self.last_val = self.validate(writer)
                 writer.add_scalar("val/psnr", self.last_val["psnr"], self.step)
                 writer.add_scalar("val/ssim", self.last_val["ssim"], self.step)
-            self.last_val = _broadcast_floats(self.last_val, dist)
+            self.last_val = broadcast_floats(self.last_val, dist)
             self.sched_g.observe(self.last_val["psnr"])
             if self.sched_d is not None:
                 self.sched_d.observe(self.last_val["psnr"])
@@ -688,7 +374,7 @@ class SRTrainer:
                     bar.set_postfix({k: f"{v / n:.4g}" for k, v in acc.items() if not k.startswith("d_")})
                     acc, t_log, s_log = {}, time.time(), self.step
                 self._evaluate_and_save(writer, force_save=self.step == total)
-                if self.step < total and self.step % log_every == 0 and _past(deadline, dist):
+                if self.step < total and self.step % log_every == 0 and past_deadline(deadline, dist):
                     self.run.save(self.payload())  # a campaign slice ends here; the same command continues
                     break
                 if self.flattened():
@@ -713,93 +399,14 @@ class SRTrainer:
     def _write_card(self) -> None:
         from gan_sr.io.checkpoints import write_model_card
         from gan_sr.sr.registry import count_params
+        from gan_sr.train.cards import sr_run_card
 
-        m, t = self.cfg["model"], self.cfg["train"]
-        loss = self.cfg["loss"]
-        parts = [f"{loss['pixel']['kind']} x{loss['pixel']['weight']}" if self.w_pix > 0 else "",
-                 f"VGG19 {loss['perceptual']['layer']} x{self.w_per}" if self.w_per > 0 else "",
-                 f"{loss['adversarial']['kind']} x{self.w_adv}" if self.w_adv > 0 else ""]
-        card = {
-            "title": f"{m['name']} x{self.scale} ({m['stage']} stage, preset {m['preset']})",
-            "model": m["name"], "scale": self.scale, "preset": m["preset"], "stage": m["stage"],
-            "parameters": count_params(self.g), "steps": self.step, "batch": self.cfg["data"]["batch"],
-            "hr crop": hr_size(self.cfg), "losses": ", ".join(p for p in parts if p),
-            "optimizer": f"{t['optimizer']} lr {t['lr']} ({t['schedule']})", "EMA decay": t["ema_decay"],
-            "data": str(self.data), "init": self.init or "none",
-            "best val PSNR (Y, crop=scale)": self.best_psnr, "last val": self.last_val,
-            "wall time (s)": round(self.wall_before + time.time() - self.t0, 1),
-            "notes": f"Trained with: {self.command}\n\nWeights: `ema` (used for validation) and `state_dict`.",
-        }
-        target = self.run.best if self.run.best.exists() else self.run.last
-        write_model_card(target, card)
-
-
-def _past(deadline: float, dist: DistEnv) -> bool:
-    """Rank 0's clock decides, so that every rank stops at the same step."""
-    stop = torch.tensor([float(time.time() >= deadline)], dtype=torch.float64, device=dist.device)
-    if dist.enabled:
-        import torch.distributed as tdist
-
-        tdist.broadcast(stop, src=0)
-    return bool(stop.item())
-
-
-def _broadcast_floats(values: dict[str, float], dist: DistEnv) -> dict[str, float]:
-    """Rank 0's validation numbers on every rank (only rank 0 validates)."""
-    if not dist.enabled:
-        return values
-    import torch.distributed as tdist
-
-    keys = ("psnr", "ssim")
-    t = torch.tensor([float(values.get(k, 0.0)) for k in keys], dtype=torch.float64, device=dist.device)
-    tdist.broadcast(t, src=0)
-    return dict(zip(keys, t.tolist()))
+        card = sr_run_card(self.cfg, parameters=count_params(self.g), steps=self.step, data=str(self.data),
+                           init=self.init, best_psnr=self.best_psnr, last_val=self.last_val,
+                           wall_s=self.wall_before + time.time() - self.t0, command=self.command)
+        write_model_card(self.run.best if self.run.best.exists() else self.run.last, card)
 
 
 def train_sr(config: dict | None, *, data: str | Path | None, **kwargs: Any) -> TrainResult:
     """Build an SRTrainer (see its arguments) and run it to config.train.steps."""
     return SRTrainer(config, data=data, **kwargs).fit()
-
-
-# ------------------------------------------------------------------------------------- interpolation
-
-
-def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str | Path) -> Path:
-    """Network interpolation theta = (1 - alpha) A + alpha B (EMA weights when present) into `out`."""
-    from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint
-
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ConfigError(f"--alpha {alpha}: must be in [0, 1]")
-    out = Path(out)
-    if out.resolve() in (Path(a).resolve(), Path(b).resolve()):
-        raise ConfigError(f"-o {out}: would overwrite an input checkpoint; choose another path")
-    ca, cb = load_checkpoint(a), load_checkpoint(b)
-    for path, ck in ((a, ca), (b, cb)):
-        if ck.get("kind") != "sr" or not isinstance(ck.get("model"), dict):
-            raise CheckpointError(f"{path}: not an SR model checkpoint (kind {ck.get('kind')!r})")
-    ma, mb = ca["model"], cb["model"]
-    same_net = ma.get("name") == mb.get("name") or (
-        ma.get("name") in training_stages() and mb.get("name") in training_stages()
-        and get_spec(ma["name"]).builder is get_spec(mb["name"]).builder)  # rrdb (PSNR) and esrgan (GAN stage)
-    for key in ("name", "scale", "preset", "config"):
-        if (ma.get(key) != mb.get(key)) and not (key == "name" and same_net):
-            raise CheckpointError(
-                f"cannot interpolate {a} and {b}: model {key} differs ({ma.get(key)!r} vs {mb.get(key)!r}); "
-                "both must be the same model spec (e.g. the PSNR and GAN stages of one esrgan)"
-            )
-    wa, wb = ca.weights(), cb.weights()
-    if set(wa) != set(wb) or any(wa[k].shape != wb[k].shape for k in wa):
-        raise CheckpointError(f"cannot interpolate {a} and {b}: their weights have different keys or shapes")
-    alpha = float(alpha)
-    theta = {}
-    for k, ta in wa.items():
-        tb = wb[k]
-        if ta.is_floating_point():
-            theta[k] = torch.lerp(ta, tb.to(ta.dtype), alpha)
-        else:
-            theta[k] = (tb if alpha >= 0.5 else ta).clone()
-    save_checkpoint(out, {
-        "kind": "sr", "model": dict(mb), "state_dict": theta, "step": 0,
-        "meta": {"interpolated": {"a": str(a), "b": str(b), "alpha": alpha}},
-    })
-    return out
