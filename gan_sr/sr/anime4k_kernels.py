@@ -101,7 +101,7 @@ def _luminance(rgb, wr, wg, wb, out):
 
 
 @njit(cache=True, parallel=True)
-def _push_color(rgb, lum, s, cpp, out, light, dy, dx):
+def _push_color(rgb, lum, s, cpp, out, lum_out, wr, wg, wb, light, dy, dx):
     h, w = lum.shape[1] - 2, lum.shape[2] - 2
     keep, third = np.float32(1.0) - s, s / np.float32(3.0)
     m = lum[0]
@@ -134,6 +134,7 @@ def _push_color(rgb, lum, s, cpp, out, light, dy, dx):
                     p1 = keep * p1 + third * _light_sum(rgb[1], best, y, x, light, dy, dx)
                     p2 = keep * p2 + third * _light_sum(rgb[2], best, y, x, light, dy, dx)
             out[0, y, x], out[1, y, x], out[2, y, x] = p0, p1, p2
+            lum_out[0, y, x] = wr * p0 + wg * p1 + wb * p2  # the next stage's luminance, while p is at hand
 
 
 @njit(cache=True, parallel=True)
@@ -152,7 +153,7 @@ def _gradient(planes, out):
 
 
 @njit(cache=True, parallel=True)
-def _push_gradient(rgb, a, s, cpp, out, light, dy, dx):
+def _push_gradient(rgb, a, s, cpp, out, lum_out, wr, wg, wb, light, dy, dx):
     h, w = a.shape[1] - 2, a.shape[2] - 2
     keep, third = np.float32(1.0) - s, s / np.float32(3.0)
     m = a[0]
@@ -167,11 +168,13 @@ def _push_gradient(rgb, a, s, cpp, out, light, dy, dx):
                     k = _pair(i, tl, t, tr, l, c, r, bl, b, br, cpp)
                     if k >= 0:
                         break
-            if k < 0:
-                out[0, y, x], out[1, y, x], out[2, y, x] = rgb[0, y, x], rgb[1, y, x], rgb[2, y, x]
-            else:
-                for ch in range(3):
-                    out[ch, y, x] = keep * rgb[ch, y, x] + third * _light_sum(rgb[ch], k, y, x, light, dy, dx)
+            p0, p1, p2 = rgb[0, y, x], rgb[1, y, x], rgb[2, y, x]
+            if k >= 0:
+                p0 = keep * p0 + third * _light_sum(rgb[0], k, y, x, light, dy, dx)
+                p1 = keep * p1 + third * _light_sum(rgb[1], k, y, x, light, dy, dx)
+                p2 = keep * p2 + third * _light_sum(rgb[2], k, y, x, light, dy, dx)
+            out[0, y, x], out[1, y, x], out[2, y, x] = p0, p1, p2
+            lum_out[0, y, x] = wr * p0 + wg * p1 + wb * p2
 
 
 @njit(cache=True, parallel=True)
@@ -214,7 +217,7 @@ def _work_buffers(h: int, w: int) -> tuple[np.ndarray, ...]:
     fresh 4K set is ~200 MB of page faults, a third of the work at that size."""
     if (h, w) not in _WORK:
         _WORK.clear()
-        _WORK[(h, w)] = tuple(np.empty((c, h + 2, w + 2), dtype=np.float32) for c in (3, 3, 1, 1))
+        _WORK[(h, w)] = tuple(np.empty((c, h + 2, w + 2), dtype=np.float32) for c in (3, 3, 1, 1, 1))
     return _WORK[(h, w)]
 
 
@@ -231,26 +234,26 @@ def refine(x: np.ndarray, variant: str, passes: int, push_color_count: int, stre
     b, _, h, w = x.shape
     h, w = h * prescale, w * prescale
     out = np.empty((b, 3, h, w), dtype=np.float32)
-    cur, tmp, plane, a = _work_buffers(h, w)
+    cur, tmp, plane, other, a = _work_buffers(h, w)
     for n in range(b):
         if prescale > 1:
             _bilinear_into(np.ascontiguousarray(x[n]), prescale, cur)
         else:
             cur[:, 1:-1, 1:-1] = x[n]
         _fill_border(cur)
+        _luminance(cur, wr, wg, wb, plane)  # plane holds the luminance of cur from here on
+        _fill_border(plane)
         for i in range(passes):
             if strength_color > 0 and i < push_color_count:
-                _luminance(cur, wr, wg, wb, plane)
-                _fill_border(plane)
-                _push_color(cur, plane, sc, cpp, tmp, *tables)
+                _push_color(cur, plane, sc, cpp, tmp, other, wr, wg, wb, *tables)
                 _fill_border(tmp)
-                cur, tmp = tmp, cur
-            _luminance(cur, wr, wg, wb, plane)
-            _fill_border(plane)
+                _fill_border(other)
+                cur, tmp, plane, other = tmp, cur, other, plane
             _gradient(plane, a)
             _fill_border(a)
-            _push_gradient(cur, a, sg, cpp, tmp, *tables)
+            _push_gradient(cur, a, sg, cpp, tmp, plane, wr, wg, wb, *tables)
             _fill_border(tmp)
+            _fill_border(plane)
             cur, tmp = tmp, cur
         _clamp_from(cur, out[n])
     return out
