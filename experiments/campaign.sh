@@ -128,26 +128,33 @@ case $cmd in
     while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       [ -f "$RUNS/$name/last.pt" ] || continue
-      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" \
+      extra=()  # runs that are not shipped keep their best.pt in the pack (nothing in checkpoints/ stands in)
+      [ "$data" != "$DATA" ] && [ -f "$RUNS/$name/best.pt" ] && extra=("$name/best.pt")
+      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" "${extra[@]}" \
         && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
     done <<< "$RUNS_TABLE"
-    for gan in ${GAN_RUNS:-heads64 heads128}; do  # the GAN runs (gansr gan train --run-dir $GANSR_RUNS/gan/NAME): no tb/
-      g=${RUNS%/campaign}/gan
-      [ -f "$g/$gan/last.pt" ] && want "gan_$gan" || continue
-      tar -C "$g" -czf "$PACK/gan_$gan.tar.gz.tmp" "$gan/last.pt" "$gan/config.json" && mv "$PACK/gan_$gan.tar.gz.tmp" "$PACK/gan_$gan.tar.gz"
+    # the GAN runs ($GANSR_RUNS/gan/NAME) and joint runs ($GANSR_RUNS/joint/NAME) that continue: no tb/
+    for kind in gan joint; do
+      if [ $kind = gan ]; then list=${GAN_RUNS:-heads128}; else list=${JOINT_RUNS:-heads_espcn_x2}; fi
+      g=${RUNS%/campaign}/$kind
+      for run in $list; do
+        [ -f "$g/$run/last.pt" ] && want "${kind}_$run" || continue
+        tar -C "$g" -czf "$PACK/${kind}_$run.tar.gz.tmp" "$run/last.pt" "$run/config.json" \
+          && mv "$PACK/${kind}_$run.tar.gz.tmp" "$PACK/${kind}_$run.tar.gz"
+      done
     done
     du -sh "$PACK" ;;
   unpack)  # best.pt is not packed: the shipped checkpoint made from it (checkpoints/, EMA weights) stands in
     mkdir -p "$RUNS"
-    for f in "$PACK"/gan_*.tar.gz; do
+    for f in "$PACK"/gan_*.tar.gz "$PACK"/joint_*.tar.gz; do
       [ -f "$f" ] || continue
-      g=${RUNS%/campaign}/gan name=$(basename "$f" .tar.gz); name=${name#gan_}
-      if [ -f "$g/$name/last.pt" ]; then echo "gan $name: $g/$name already holds a run, kept"; continue; fi
-      mkdir -p "$g" && tar -C "$g" -xzf "$f" && echo "gan $name: restored to $g/$name"
+      name=$(basename "$f" .tar.gz); kind=${name%%_*}; name=${name#*_}; g=${RUNS%/campaign}/$kind
+      if [ -f "$g/$name/last.pt" ]; then echo "$kind $name: $g/$name already holds a run, kept"; continue; fi
+      mkdir -p "$g" && tar -C "$g" -xzf "$f" && echo "$kind $name: restored to $g/$name"
     done
     for f in "$PACK"/*.tar.gz; do
       name=$(basename "$f" .tar.gz)
-      [[ $name == gan_* ]] && continue
+      [[ $name == gan_* || $name == joint_* ]] && continue
       want "$name" || continue
       if [ -f "$RUNS/$name/last.pt" ]; then echo "$name: $RUNS/$name already holds a run, kept"; continue; fi
       tar -C "$RUNS" -xzf "$f" && echo "$name: restored to $RUNS/$name"
