@@ -11,8 +11,8 @@
 #   experiments/campaign.sh unpack                                         # ... and back, on a new machine
 #
 # Run state lives in $GANSR_RUNS/campaign (default /work/runs/campaign, outside the work tree); `pack` stores the
-# last.pt (everything an exact resume needs), config and TensorBoard logs of every run in the repository so that a
-# new machine loses nothing; best.pt comes back from the shipped checkpoint made from it. One thread per run
+# last.pt (everything an exact resume needs) and config of every unfinished run in the repository (TensorBoard logs
+# with PACK_TB=1: their image grids make them the largest part) so that a new machine can resume; best.pt comes back from the shipped checkpoint made from it. One thread per run
 # (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs. A lock per run keeps two loops
 # from training one run at once.
 set -euo pipefail
@@ -128,9 +128,13 @@ case $cmd in
     while read -r name model scale data init minutes over; do
       [ -n "$name" ] && want "$name" || continue
       [ -f "$RUNS/$name/last.pt" ] || continue
-      extra=()  # runs that are not shipped keep their best.pt in the pack (nothing in checkpoints/ stands in)
-      [ "$data" != "$DATA" ] && [ -f "$RUNS/$name/best.pt" ] && extra=("$name/best.pt")
-      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$name/tb" "${extra[@]}" \
+      read -r step best done wall < <(state "$RUNS/$name")
+      # a finished run has nothing to resume (its result is shipped or in experiments/results): not packed
+      if [ "$done" = 1 ]; then rm -f "$PACK/$name.tar.gz"; echo "$name: done, not packed"; continue; fi
+      extra=()  # TensorBoard logs hold image grids, best.pt of unshipped runs a second full state: only on request
+      [ -n "${PACK_TB:-}" ] && extra+=("$name/tb")
+      [ -n "${PACK_BEST:-}" ] && [ "$data" != "$DATA" ] && [ -f "$RUNS/$name/best.pt" ] && extra+=("$name/best.pt")
+      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "${extra[@]}" \
         && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
     done <<< "$RUNS_TABLE"
     # the GAN runs ($GANSR_RUNS/gan/NAME) and joint runs ($GANSR_RUNS/joint/NAME) that continue: no tb/
