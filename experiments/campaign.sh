@@ -55,15 +55,16 @@ srcnn_photo_x4     srcnn     4 $PHOTO - 5  -
 
 want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
-state() {  # run_dir -> "step best flat wall_h" from last.pt ("0 - 0 0" when none)
-  $PY - "$1" <<'PY'
+state() {  # run_dir -> "step best done wall_h" from last.pt, else from its pack's NAME.done marker, else "0 - 0 0"
+  $PY - "$1" "$PACK" <<'PY'
 import sys
 from pathlib import Path
 from gan_sr.io.checkpoints import load_checkpoint
 p = Path(sys.argv[1]) / "last.pt"
 p = p if p.exists() else p.with_name("previous.pt")  # a kill between keeping previous.pt and writing last.pt
+marker = Path(sys.argv[2]) / f"{p.parent.name}.done"  # a finished run packed on another machine
 if not p.exists():
-    print("0 - 0 0"); raise SystemExit
+    print(marker.read_text().strip() if marker.exists() else "0 - 0 0"); raise SystemExit
 ck = load_checkpoint(p); m = ck.get("meta", {}); cfg = m.get("config", {}).get("train", {})
 patience = int(cfg.get("early_stop", 0)); flat = int(patience > 0 and int(m.get("evals_since_best", 0)) >= patience)
 done = flat or int(ck["step"]) >= int(cfg.get("steps", 0))
@@ -130,7 +131,10 @@ case $cmd in
       [ -f "$RUNS/$name/last.pt" ] || continue
       read -r step best done wall < <(state "$RUNS/$name")
       # a finished run has nothing to resume (its result is shipped or in experiments/results): not packed
-      if [ "$done" = 1 ]; then rm -f "$PACK/$name.tar.gz"; echo "$name: done, not packed"; continue; fi
+      # (a NAME.done marker keeps a new machine from starting it again)
+      if [ "$done" = 1 ]; then
+        rm -f "$PACK/$name.tar.gz"; echo "$step $best 1 $wall" > "$PACK/$name.done"; echo "$name: done, not packed"; continue
+      fi
       extra=()  # TensorBoard logs hold image grids, best.pt of unshipped runs a second full state: only on request
       [ -n "${PACK_TB:-}" ] && extra+=("$name/tb")
       [ -n "${PACK_BEST:-}" ] && [ "$data" != "$DATA" ] && [ -f "$RUNS/$name/best.pt" ] && extra+=("$name/best.pt")
