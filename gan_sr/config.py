@@ -236,30 +236,16 @@ class JointData(GanData):
 
 
 @dataclass
-class JointTrain:
+class JointTrain(GanTrain):
     """[train]: GanTrain's keys plus the phases (base, fade), S's learning rate and the G-loss weights."""
     kimg: float = 100.0
     base_kimg: float = 0.0
     fade_kimg: float = 20.0
-    loss: str = "ns"
-    lr_g: float = 0.0025
     lr_sr: float = 2e-4
-    lr_d: float = 0.0025
-    betas: list[float] = _list(0.0, 0.99)
-    r1_gamma: float = -1.0
-    r1_interval: int = 16
-    gp_lambda: float = 10.0
-    drift: float = 0.0
-    n_critic: int = 1
     lo_weight: float = 1.0
     consistency: float = 0.0
     consistency_detach: bool = True
     freeze_g0: bool = False
-    ema_kimg: float = 2.0
-    ema_rampup: float = 0.05
-    truncation: float = 1.0
-    seed: int = 0
-    device: str = "cpu"
 
 
 @dataclass
