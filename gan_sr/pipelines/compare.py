@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.io.grids import labelled_grid
 from gan_sr.pipelines import posthoc as ph
 
 __all__ = ["COMPUTE_COLUMNS", "sr_compute", "joint_compute", "joint_label", "run_compare"]
@@ -208,7 +209,7 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     for label, hi in outputs.items():
         ph.write_samples(out / label, hi)
     grid = out / "grid.png"
-    write_image(grid, ph.labelled_grid([(f"GAN {res_lo}px", lo)] + list(outputs.items())))
+    write_image(grid, labelled_grid([(f"GAN {res_lo}px", lo)] + list(outputs.items())))
 
     gan_c = ph.gan_compute(gan_meta)
     rows: list[dict[str, Any]] = []

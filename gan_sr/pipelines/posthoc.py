@@ -19,17 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.io.grids import labelled_grid
 from gan_sr.pipelines import report
 
 __all__ = [
     "DEFAULT_GAN", "default_gan_path", "resolve_gan", "Method", "parse_methods", "load_methods", "upscale_batch",
-    "load_real", "score_fields", "real_row", "label_strip", "labelled_grid", "write_samples", "table_columns",
+    "load_real", "score_fields", "real_row", "write_samples", "table_columns",
     "write_reports", "gan_compute", "check_n", "check_scale", "check_pairs", "resolve_inception", "progress_bar",
     "run_posthoc",
 ]
@@ -40,7 +39,6 @@ DEFAULT_GAN = "gan_heads_64.pt"
 DISJOINT_SPLIT = {"test": "val", "val": "test", "train": "val"}
 """The split the "real" noise-floor row compares the reference split against."""
 
-GRID_ROWS = 8
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 FLOATFMT = {"images": "{}", "msssim": "{:.4f}", "sample_s": "{:.4f}", "upscale_s": "{:.4f}", "total_s": "{:.4f}",
             "fid": "{:.2f}", "kid": "{:.5f}", "kid_std": "{:.5f}", "g0_kimg": "{:.1f}", "joint_kimg": "{:.1f}",
@@ -260,43 +258,6 @@ def real_row(ref: str | os.PathLike, scorer, *, split: str) -> tuple[dict | None
 
 
 # ---------------------------------------------------------------------------------------------- pictures
-
-
-def label_strip(text: str, width: int, height: int = 14) -> Tensor:
-    """A (3, height, width) white strip with `text` in black (Pillow's built-in font), cut to fit."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
-    shown = text
-    while shown and draw.textlength(shown, font=font) > width - 4:
-        shown = shown[:-1]
-    if shown != text and len(shown) > 1:
-        shown = shown[:-1] + "~"
-    draw.text((2, max(0, (height - 11) // 2)), shown, fill=(0, 0, 0), font=font)
-    return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255.0
-
-
-def labelled_grid(columns: Sequence[tuple[str, Tensor]], rows: int = GRID_ROWS, pad: int = 2) -> Tensor:
-    """A (3, H, W) picture: a header row of labels, then one row per sample with a tile from each column.
-
-    Every column is an (N, 3, h, w) batch; tiles smaller than the largest are enlarged nearest-neighbour.
-    """
-    from gan_sr.train.loop import image_grid
-
-    if not columns:
-        raise ConfigError("labelled_grid needs at least one column")
-    size = max(c.shape[-1] for _, c in columns)
-    n = min(rows, min(c.shape[0] for _, c in columns))
-    tiles = []
-    for _, c in columns:
-        c = c[:n].float()
-        if c.shape[-1] != size:
-            c = F.interpolate(c, size=(size, size), mode="nearest")
-        tiles.append(c)
-    header = [label_strip(label, size) for label, _ in columns]
-    return image_grid([header] + [[t[i] for t in tiles] for i in range(n)], pad=pad)
 
 
 def write_samples(folder: Path, images: Tensor) -> None:

@@ -21,7 +21,7 @@ A trainer (SR, GAN, joint) is written against this small API:
 
 Also here: `preserved_rng()` (validation/sampling without moving the training RNG), `wrap_ddp` /
 `allreduce_gradients` (DDP wrapper, or averaging a net's gradients by hand, e.g. a discriminator),
-`broadcast_state`, `barrier`, `shutdown_distributed`, `image_grid` (sample pictures for TensorBoard),
+`broadcast_state`, `barrier`, `shutdown_distributed`,
 `RunDir.load_last()`, `EMA.module` (the averaged copy, for evaluation).
 
 Everything stored in a checkpoint (RNG states, data position, schedule, EMA) is tensors, ints, floats,
@@ -674,19 +674,4 @@ def flat_hparams(cfg: dict, prefix: str = "") -> dict:
             out[key] = v
         else:
             out[key] = str(v)
-    return out
-
-
-def image_grid(rows: list[list[Tensor]], pad: int = 2) -> Tensor:
-    """Tile (3, H, W) images into one (3, H', W') picture: a row per sample, columns side by side."""
-    heights = [max(im.shape[-2] for im in row) for row in rows]
-    width = max(sum(im.shape[-1] for im in row) + pad * (len(row) - 1) for row in rows)
-    out = torch.ones(3, sum(heights) + pad * (len(rows) - 1), width)
-    y = 0
-    for row, h in zip(rows, heights):
-        x = 0
-        for im in row:
-            out[:, y : y + im.shape[-2], x : x + im.shape[-1]] = im.detach().float().clamp(0, 1).cpu()
-            x += im.shape[-1] + pad
-        y += h + pad
     return out

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
+from gan_sr.io.grids import image_grid
 from gan_sr.train.loop import (EMA, BatchStream, DistEnv, LRSchedule, Precision, RunDir, allreduce_gradients, barrier,
                                broadcast_floats, broadcast_state, build_optimizer, capture_rng, check_finite,
-                               flat_hparams, image_grid, init_distributed, open_writer, past_deadline, preserved_rng,
+                               flat_hparams, init_distributed, open_writer, past_deadline, preserved_rng,
                                progress, restore_rng, seed_everything, shutdown_distributed, unwrap, wrap_ddp)
 from gan_sr.train.sr_config import hr_size, validate
 
