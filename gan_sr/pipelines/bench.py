@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from gan_sr.degrade import imresize, modcrop
 from gan_sr.errors import CheckpointError, ConfigError, ImageError
@@ -38,6 +37,7 @@ from gan_sr.io.paths import check_output_outside
 from gan_sr.metrics.psnr_ssim import evaluate
 from gan_sr.metrics.timing import time_fn
 from gan_sr.pipelines import report
+from gan_sr.progress import progress_bar
 from gan_sr.sr.complexity import count_macs
 from gan_sr.sr.registry import checkpoints_dir, count_params, get_spec, list_models, load_model, model_names
 
@@ -454,8 +454,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
             loaded.append((model, info))
 
     n_images = sum(len(v) for v in samples.values())
-    bar = tqdm(total=len(loaded) * n_images, desc="bench", unit="img",
-               disable=not progress or not sys.stderr.isatty())
+    bar = progress_bar(len(loaded) * n_images, desc="bench", unit="img", enabled=progress)
     for model, info in loaded:
         label = info["name"]
         bar.set_postfix_str(label)

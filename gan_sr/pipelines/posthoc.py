@@ -25,11 +25,12 @@ from torch import Tensor, nn
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.io.grids import labelled_grid
 from gan_sr.pipelines import report
+from gan_sr.progress import progress_bar
 
 __all__ = [
     "DEFAULT_GAN", "default_gan_path", "resolve_gan", "Method", "parse_methods", "load_methods", "upscale_batch",
     "load_real", "score_fields", "real_row", "write_samples", "table_columns",
-    "write_reports", "gan_compute", "check_n", "check_scale", "check_pairs", "resolve_inception", "progress_bar",
+    "write_reports", "gan_compute", "check_n", "check_scale", "check_pairs", "resolve_inception",
     "run_posthoc",
 ]
 
@@ -336,15 +337,6 @@ def resolve_inception(inception, device):
     return load_inception(inception, device)
 
 
-def progress_bar(total: int, quiet: bool, desc: str):
-    """gan_sr.train.loop's tqdm bar counting images; silent with --quiet or off a TTY."""
-    from gan_sr.train.loop import progress
-
-    bar = progress(total, enabled=not quiet, desc=desc)
-    bar.unit = "img"
-    return bar
-
-
 def train_pool(ref, res: int, limit: int = 2000) -> Tensor | None:
     """The training split of a built dataset `ref` at res px, for the no-copying distance; None without one (a
     plain folder of references has no training images to compare with)."""
@@ -370,8 +362,7 @@ def score_rows(rows: list[dict], key: str, real_fields: dict, outputs: dict[str,
     scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device, lo_res=lo_res,
                           train=train)
     k = real.shape[0]
-    bar = progress_bar(len(rows) + 1, quiet, "score")
-    bar.unit = "set"
+    bar = progress_bar(len(rows) + 1, desc="score", unit="set", enabled=not quiet)
     try:
         for row in rows:
             row.update(score_fields(scorer.score(outputs[row[key]][:k])))
@@ -434,7 +425,7 @@ def run_posthoc(methods: str | Sequence[str], *, gan: str | os.PathLike | None =
     inception = resolve_inception(inception, device)
     gan_meta = load_checkpoint(gan_path).get("meta") or {}
 
-    bar = progress_bar(n * (1 + len(models)), quiet, "posthoc")
+    bar = progress_bar(n * (1 + len(models)), desc="posthoc", unit="img", enabled=not quiet)
     try:
         t0 = time.perf_counter()
         lo = generate(g, n, seed=seed, truncation=truncation, device=device)

@@ -10,7 +10,7 @@ A trainer (SR, GAN, joint) is written against this small API:
     prec = Precision(dist.device, bf16=False, channels_last=False)
     sched = LRSchedule(optimizer, "step", step_size=..., gamma=0.5)
     writer = open_writer(run, enabled=dist.is_main)   # no-op writer on other ranks
-    bar = progress(total=steps, initial=step, enabled=dist.is_main and not quiet)
+    bar = progress_bar(steps, desc="train", initial=step, enabled=dist.is_main and not quiet)   # gan_sr.progress
     for step in ...:
         lr, hr = (prec.batch(t) for t in next(stream))
         with prec.autocast(): loss = ...
@@ -653,14 +653,6 @@ def open_writer(run: RunDir, *, enabled: bool = True) -> Any:
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(log_dir=str(run.tb))
-
-
-def progress(total: int, *, initial: int = 0, enabled: bool = True, desc: str = "train"):
-    """A tqdm bar (it/s, ETA) on a TTY; silent otherwise or when disabled."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, unit="it",
-                disable=not enabled or not sys.stderr.isatty())
 
 
 def flat_hparams(cfg: dict, prefix: str = "") -> dict:
