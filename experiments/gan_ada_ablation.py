@@ -23,7 +23,8 @@ import torch
 
 from gan_sr.errors import ConfigError, GansrError
 from gan_sr.io.images import write_image
-from gan_sr.train.gan import build_config, evaluate_generator, generate, load_generator, make_grid, train_gan
+from gan_sr.io.grids import make_grid
+from gan_sr.train.gan import build_config, evaluate_generator, generate, load_generator, train_gan
 
 TINY_NET = {"channel_base": 64, "channel_max": 32, "z_dim": 16, "w_dim": 16}
 

@@ -57,7 +57,8 @@ def report(names: list[str], *, data: Path, runs: Path, out: Path, command: str)
     from gan_sr.io.checkpoints import load_checkpoint
     from gan_sr.io.images import write_image
     from gan_sr.metrics.sample_quality import score_samples
-    from gan_sr.train.gan import evaluate_generator, generate, load_generator, load_reference, make_grid
+    from gan_sr.io.grids import make_grid
+    from gan_sr.train.gan import evaluate_generator, generate, load_generator, load_reference
 
     out.mkdir(parents=True, exist_ok=True)
     val = load_reference(data, 64, split="val")

@@ -29,8 +29,8 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
     from gan_sr.io.images import write_image
     from gan_sr.metrics.nearest import nearest_neighbours
     from gan_sr.metrics.sample_quality import score_samples
-    from gan_sr.train.gan import generate, load_generator, load_reference, make_grid
-    from gan_sr.train.loop import image_grid
+    from gan_sr.io.grids import image_grid, make_grid
+    from gan_sr.train.gan import generate, load_generator, load_reference
 
     out.mkdir(parents=True, exist_ok=True)
     g = load_generator(ckpt)

@@ -176,15 +176,6 @@ def test_upscale_batch_is_fp32_batch_invariant_and_reports_progress():
         P.upscale_batch(x[0], model)
 
 
-def test_labelled_grid_has_a_header_and_a_row_per_sample():
-    a, b = torch.zeros(10, 3, 4, 4), torch.ones(10, 3, 16, 16)
-    grid = P.labelled_grid([("lo", a), ("hi", b)], rows=8, pad=2)
-    assert grid.shape == (3, 14 + 8 * 18, 16 * 2 + 2)
-    header = grid[:, :14, :16]
-    assert header.min() < 0.5 < header.max()  # black text on white
-    assert torch.equal(grid[:, 16:32, :16], torch.zeros(3, 16, 16))  # nearest-enlarged 4 px tile
-
-
 def one_line_error(r, *words):
     assert r.exit_code == 2, r.output
     assert "Traceback" not in r.output and r.output.startswith("Error: ") and r.output.count("\n") == 1, r.output

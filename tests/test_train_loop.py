@@ -22,7 +22,6 @@ from gan_sr.train.loop import (
     RunDir,
     capture_rng,
     check_finite,
-    image_grid,
     open_writer,
     preserved_rng,
     restore_rng,
@@ -244,13 +243,10 @@ def test_precision_switches():
         assert net(x).dtype == torch.float32
 
 
-def test_writer_and_grid(tmp_path):
+def test_writer(tmp_path):
     run = RunDir.create(tmp_path / "run", {})
     w = open_writer(run)
     w.add_scalar("loss/x", 1.0, 1)
     w.close()
     assert list(run.tb.glob("events.out.tfevents.*"))
     assert isinstance(open_writer(run, enabled=False), NullWriter)
-    grid = image_grid([[torch.zeros(3, 4, 4), torch.ones(3, 8, 8)], [torch.ones(3, 2, 2)]], pad=1)
-    assert grid.shape == (3, 8 + 1 + 2, 4 + 1 + 8)
-    assert grid[:, :4, :4].max() == 0 and grid[:, :8, 5:].min() == 1

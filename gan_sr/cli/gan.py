@@ -117,7 +117,8 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
     import torch
 
     from gan_sr.io.images import write_image
-    from gan_sr.train.gan import generate, interpolation, load_generator, make_grid
+    from gan_sr.io.grids import make_grid
+    from gan_sr.train.gan import generate, interpolation, load_generator
 
     if n < 1:
         raise ConfigError(f"--n {n}: must be at least 1")
@@ -148,7 +149,7 @@ def sample(ckpt, n, out, seed, interpolate, truncation, raw, device):
 def _sample_stack(ckpt, n, out, seed, interpolate, truncation, raw, device) -> None:
     """Samples of a joint stack (gan_sr.train.joint): its hi output, the same latents as a GAN's for the seed."""
     from gan_sr.io.images import write_image
-    from gan_sr.train.gan import make_grid
+    from gan_sr.io.grids import make_grid
     from gan_sr.train.joint import generate_stack, load_stack
 
     if interpolate or raw:

@@ -10,14 +10,6 @@ import click
 from gan_sr.cli.common import ModelsHelp, examples
 
 
-def _device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
-
-
 @click.command(epilog=examples(
     "gansr upscale art/ -o out/ --model esrgan --scale 4 --tile 256",
     "gansr upscale sprite.png -o out/ --model espcn --scale 2 --ckpt runs/espcn/best.pt --tile 0",
@@ -51,8 +43,9 @@ def upscale(inputs, out_dir, model_name, scale, ckpt, tile, tile_pad, fp32, devi
     """
     import torch
 
-    from gan_sr.pipelines.upscale import upscale_files
+    from gan_sr.devices import parse_device
     from gan_sr.errors import ConfigError
+    from gan_sr.pipelines.upscale import upscale_files
     from gan_sr.sr.registry import get_spec, load_model
 
     if tile and tile <= tile_pad:
@@ -60,7 +53,7 @@ def upscale(inputs, out_dir, model_name, scale, ckpt, tile, tile_pad, fp32, devi
     parent = Path(out_dir).resolve().parent
     if not parent.is_dir():
         raise ConfigError(f"-o {out_dir}: its parent folder {parent} does not exist (a typo?); create it first")
-    dev = _device(device)
+    dev = parse_device(device)
     if model_name is None and ckpt is None:
         raise ConfigError("give --model NAME (a shipped or non-learned model) or --ckpt PATH")
     if model_name is not None and ckpt is None and Path(model_name).suffix and Path(model_name).exists():

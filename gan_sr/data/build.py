@@ -19,7 +19,6 @@ import heapq
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -37,6 +36,7 @@ from gan_sr.data import contact, dedup, lowinfo, split
 from gan_sr.errors import ConfigError, GansrError, ImageError
 from gan_sr.io.images import composite, list_images, read_image, write_image
 from gan_sr.io.paths import check_output_outside
+from gan_sr.progress import progress_bar
 
 FORMAT = "gansr-data-build"
 VERSION = 1
@@ -432,7 +432,7 @@ def build_dataset(
 
     manifest = _Manifest(None if dry_run else out / MANIFEST)
     results = _ordered_map(_process_args, jobs, workers)
-    bar = _progress(len(plan), progress)
+    bar = progress_bar(len(plan), desc="build", unit="src", enabled=progress)
     try:
         for src, sha, name, early in plan:
             result = early if early is not None else next(results)
@@ -494,22 +494,6 @@ def _remove_strays(out: Path, kept: set[tuple[str, str]]) -> None:
                 p.unlink(missing_ok=True)
             elif p.suffix == ".png" and (name, p.stem) not in kept:
                 p.unlink(missing_ok=True)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="src", desc="build", dynamic_ncols=True)
 
 
 # -------------------------------------------------------------------------------------------- summary

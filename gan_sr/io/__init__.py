@@ -1,1 +1,1 @@
-"""Images and checkpoints: the only place that touches files of either kind."""
+"""Images, sample grids and checkpoints: the only place that touches files of either kind."""

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from gan_sr.degrade import imresize, modcrop
+from gan_sr.devices import parse_device
 from gan_sr.errors import CheckpointError, ConfigError, ImageError
 from gan_sr.io.checkpoints import git_commit
 from gan_sr.io.images import list_images, quantize, read_image
@@ -38,6 +38,7 @@ from gan_sr.io.paths import check_output_outside
 from gan_sr.metrics.psnr_ssim import evaluate
 from gan_sr.metrics.timing import time_fn
 from gan_sr.pipelines import report
+from gan_sr.progress import progress_bar
 from gan_sr.sr.complexity import count_macs
 from gan_sr.sr.registry import checkpoints_dir, count_params, get_spec, list_models, load_model, model_names
 
@@ -369,18 +370,6 @@ def _device_name(device: torch.device) -> str:
     return f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cpus)".replace("  ", " ")
 
 
-def _check_device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"--device {device!r} is not a device torch knows (cpu, cuda, cuda:0)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"--device {device}: the bench runs on cpu or cuda")
-    return dev
-
-
 def _check_out(out: Path, datasets: list[tuple[str, Path]]) -> None:
     check_output_outside([folder for _, folder in datasets], out)
     if out.exists() and not out.is_dir():
@@ -410,7 +399,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
         raise ConfigError(f"--runs must be >= 1 (got {runs}) and warm-up >= 0 (got {warmup})")
     if timing_size < 8:
         raise ConfigError(f"timing input size must be at least 8 px, got {timing_size}")
-    dev = _check_device(device)
+    dev = parse_device(device, types=("cpu", "cuda"))
     ckpt_map = parse_ckpts(ckpts)
     items = [models] if isinstance(models, str) else list(models or [])
     entries = [e.strip() for item in items for e in str(item).split(",") if e.strip()]
@@ -454,8 +443,7 @@ def run_bench(models: str | Sequence[str] = "all", datasets: str | Sequence[str]
             loaded.append((model, info))
 
     n_images = sum(len(v) for v in samples.values())
-    bar = tqdm(total=len(loaded) * n_images, desc="bench", unit="img",
-               disable=not progress or not sys.stderr.isatty())
+    bar = progress_bar(len(loaded) * n_images, desc="bench", unit="img", enabled=progress)
     for model, info in loaded:
         label = info["name"]
         bar.set_postfix_str(label)

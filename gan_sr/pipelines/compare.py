@@ -21,7 +21,9 @@ import torch
 from torch import Tensor
 
 from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.io.grids import labelled_grid
 from gan_sr.pipelines import posthoc as ph
+from gan_sr.progress import progress_bar
 
 __all__ = ["COMPUTE_COLUMNS", "sr_compute", "joint_compute", "joint_label", "run_compare"]
 
@@ -175,7 +177,7 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     inception = ph.resolve_inception(inception, device)
     gan_meta = load_checkpoint(gan_path).get("meta") or {}
 
-    bar = ph.progress_bar(n * (1 + len(models) + len(stacks) + len(natives)), quiet, "compare")
+    bar = progress_bar(n * (1 + len(models) + len(stacks) + len(natives)), desc="compare", unit="img", enabled=not quiet)
     outputs: dict[str, Tensor] = {}
     timing: dict[str, dict] = {}
     try:
@@ -208,7 +210,7 @@ def run_compare(*, gan: str | os.PathLike | None = None, joint: Sequence[str | o
     for label, hi in outputs.items():
         ph.write_samples(out / label, hi)
     grid = out / "grid.png"
-    write_image(grid, ph.labelled_grid([(f"GAN {res_lo}px", lo)] + list(outputs.items())))
+    write_image(grid, labelled_grid([(f"GAN {res_lo}px", lo)] + list(outputs.items())))
 
     gan_c = ph.gan_compute(gan_meta)
     rows: list[dict[str, Any]] = []

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import CheckpointError, ConfigError
+from gan_sr.io.grids import labelled_grid
 from gan_sr.pipelines import report
+from gan_sr.progress import progress_bar
 
 __all__ = [
     "DEFAULT_GAN", "default_gan_path", "resolve_gan", "Method", "parse_methods", "load_methods", "upscale_batch",
-    "load_real", "score_fields", "real_row", "label_strip", "labelled_grid", "write_samples", "table_columns",
-    "write_reports", "gan_compute", "check_n", "check_scale", "check_pairs", "resolve_inception", "progress_bar",
+    "load_real", "score_fields", "real_row", "write_samples", "table_columns",
+    "write_reports", "gan_compute", "check_n", "check_scale", "check_pairs", "resolve_inception",
     "run_posthoc",
 ]
 
@@ -40,7 +40,6 @@ DEFAULT_GAN = "gan_heads_64.pt"
 DISJOINT_SPLIT = {"test": "val", "val": "test", "train": "val"}
 """The split the "real" noise-floor row compares the reference split against."""
 
-GRID_ROWS = 8
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 FLOATFMT = {"images": "{}", "msssim": "{:.4f}", "sample_s": "{:.4f}", "upscale_s": "{:.4f}", "total_s": "{:.4f}",
             "fid": "{:.2f}", "kid": "{:.5f}", "kid_std": "{:.5f}", "g0_kimg": "{:.1f}", "joint_kimg": "{:.1f}",
@@ -262,43 +261,6 @@ def real_row(ref: str | os.PathLike, scorer, *, split: str) -> tuple[dict | None
 # ---------------------------------------------------------------------------------------------- pictures
 
 
-def label_strip(text: str, width: int, height: int = 14) -> Tensor:
-    """A (3, height, width) white strip with `text` in black (Pillow's built-in font), cut to fit."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
-    shown = text
-    while shown and draw.textlength(shown, font=font) > width - 4:
-        shown = shown[:-1]
-    if shown != text and len(shown) > 1:
-        shown = shown[:-1] + "~"
-    draw.text((2, max(0, (height - 11) // 2)), shown, fill=(0, 0, 0), font=font)
-    return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255.0
-
-
-def labelled_grid(columns: Sequence[tuple[str, Tensor]], rows: int = GRID_ROWS, pad: int = 2) -> Tensor:
-    """A (3, H, W) picture: a header row of labels, then one row per sample with a tile from each column.
-
-    Every column is an (N, 3, h, w) batch; tiles smaller than the largest are enlarged nearest-neighbour.
-    """
-    from gan_sr.train.loop import image_grid
-
-    if not columns:
-        raise ConfigError("labelled_grid needs at least one column")
-    size = max(c.shape[-1] for _, c in columns)
-    n = min(rows, min(c.shape[0] for _, c in columns))
-    tiles = []
-    for _, c in columns:
-        c = c[:n].float()
-        if c.shape[-1] != size:
-            c = F.interpolate(c, size=(size, size), mode="nearest")
-        tiles.append(c)
-    header = [label_strip(label, size) for label, _ in columns]
-    return image_grid([header] + [[t[i] for t in tiles] for i in range(n)], pad=pad)
-
-
 def write_samples(folder: Path, images: Tensor) -> None:
     """images[i] -> folder/{i:04d}.png (8-bit lossless)."""
     from gan_sr.io.images import write_image
@@ -375,15 +337,6 @@ def resolve_inception(inception, device):
     return load_inception(inception, device)
 
 
-def progress_bar(total: int, quiet: bool, desc: str):
-    """gan_sr.train.loop's tqdm bar counting images; silent with --quiet or off a TTY."""
-    from gan_sr.train.loop import progress
-
-    bar = progress(total, enabled=not quiet, desc=desc)
-    bar.unit = "img"
-    return bar
-
-
 def train_pool(ref, res: int, limit: int = 2000) -> Tensor | None:
     """The training split of a built dataset `ref` at res px, for the no-copying distance; None without one (a
     plain folder of references has no training images to compare with)."""
@@ -409,8 +362,7 @@ def score_rows(rows: list[dict], key: str, real_fields: dict, outputs: dict[str,
     scorer = SampleScorer(real, seed=seed, pairs=pairs, inception=inception, device=device, lo_res=lo_res,
                           train=train)
     k = real.shape[0]
-    bar = progress_bar(len(rows) + 1, quiet, "score")
-    bar.unit = "set"
+    bar = progress_bar(len(rows) + 1, desc="score", unit="set", enabled=not quiet)
     try:
         for row in rows:
             row.update(score_fields(scorer.score(outputs[row[key]][:k])))
@@ -473,7 +425,7 @@ def run_posthoc(methods: str | Sequence[str], *, gan: str | os.PathLike | None =
     inception = resolve_inception(inception, device)
     gan_meta = load_checkpoint(gan_path).get("meta") or {}
 
-    bar = progress_bar(n * (1 + len(models)), quiet, "posthoc")
+    bar = progress_bar(n * (1 + len(models)), desc="posthoc", unit="img", enabled=not quiet)
     try:
         t0 = time.perf_counter()
         lo = generate(g, n, seed=seed, truncation=truncation, device=device)

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from gan_sr.devices import parse_device
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.sr import discriminators
 from gan_sr.sr.bicubic import Bicubic
@@ -185,13 +186,6 @@ def _looks_like_path(s: str) -> bool:
     return "/" in s or os.sep in s or Path(s).suffix.lower() in (".pt", ".pth", ".ckpt", ".safetensors") or Path(s).is_file()
 
 
-def _torch_device(device) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"--device {device!r} is not a device torch knows (cpu, cuda, cuda:0, mps): {exc}") from None
-
-
 def _to_device(model: nn.Module, device: torch.device) -> nn.Module:
     try:
         return model.to(device)
@@ -279,7 +273,7 @@ def load_model(name_or_path: str | os.PathLike, scale: int | None = None, *,
     Names of non-learnable models (bicubic, anime4k) are built; learnable names load the shipped
     checkpoints/{name}_x{scale}.pt. A checkpoint's EMA weights are used when it has them.
     """
-    dev = _torch_device(device)
+    dev = parse_device(device)
     text = os.fspath(name_or_path)
     if not isinstance(name_or_path, os.PathLike) and text.lower() in _REGISTRY:
         spec = get_spec(text)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from gan_sr.errors import ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe
 from gan_sr.losses import adversarial as adv
+from gan_sr.progress import progress_bar
 from gan_sr.train.loop import (
     DistEnv,
     Precision,
@@ -33,7 +34,6 @@ from gan_sr.train.loop import (
     flat_hparams,
     open_writer,
     preserved_rng,
-    progress,
 )
 
 
@@ -242,9 +242,8 @@ class KimgTrainer:
         tick_nimg = int(float(cfg["log"]["tick_kimg"]) * 1000)
         snap_nimg = int(float(cfg["log"]["snapshot_kimg"]) * 1000)
         writer = open_writer(self.run, enabled=dist.is_main)
-        bar = progress(total=total_nimg / 1000, initial=min(self.nimg, total_nimg) / 1000,
-                       enabled=dist.is_main and not self.quiet, desc=self.desc)
-        bar.unit = "kimg"
+        bar = progress_bar(total_nimg / 1000, desc=self.desc, unit="kimg", initial=min(self.nimg, total_nimg) / 1000,
+                           enabled=dist.is_main and not self.quiet)
         stats: dict[str, list] = defaultdict(list)
         last_row: dict = {}
         tick_start_nimg, tick_start = self.nimg, time.perf_counter()

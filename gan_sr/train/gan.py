@@ -18,7 +18,6 @@ overfitting signal r_t uses each loss's neutral point (`losses.adversarial.overf
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +28,7 @@ from gan_sr.config import GanConfig, check, defaults, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
 from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
 from gan_sr.gan.networks import ARCHS, Generator, build_gan, build_generator, gan_config, to_gan, to_unit
+from gan_sr.io.grids import grid_columns, make_grid
 from gan_sr.losses import adversarial as adv
 from gan_sr.train.recipes import presets, read_recipe
 from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
@@ -41,7 +41,6 @@ from gan_sr.train.loop import (
     allreduce_gradients,
     broadcast_state,
     capture_rng,
-    image_grid,
     init_distributed,
     restore_rng,
     seed_everything,
@@ -342,17 +341,6 @@ def train_gan(config: dict | None = None, *, run_dir: str | Path | None = None, 
 
 
 # ---------------------------------------------------------------------------------------------- sampling
-
-
-def grid_columns(n: int) -> int:
-    """Columns for a grid of n images: the smallest divisor of n from sqrt(n) up, so no row is left ragged."""
-    return next(c for c in range(max(1, math.isqrt(n)), n + 1) if n % c == 0) if n > 0 else 1
-
-
-def make_grid(images: Tensor, cols: int, pad: int = 2) -> Tensor:
-    """(N, 3, H, W) in [0, 1] -> one (3, H', W') picture with `cols` images per row."""
-    rows = [list(images[i : i + cols]) for i in range(0, images.shape[0], cols)]
-    return image_grid(rows, pad=pad)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", *, ema: bool = True) -> Generator:

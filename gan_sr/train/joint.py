@@ -40,7 +40,8 @@ from gan_sr.gan.networks import ARCHS, Discriminator, gan_config, to_gan, to_uni
 from gan_sr.gan.stack import Stack, build_stack
 from gan_sr.losses import adversarial as adv
 from gan_sr.sr import registry
-from gan_sr.train.gan import LOSSES, grid_columns, make_grid
+from gan_sr.io.grids import grid_columns, make_grid
+from gan_sr.train.gan import LOSSES
 from gan_sr.train.recipes import presets, read_recipe
 from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
 from gan_sr.train.loop import (

@@ -10,7 +10,7 @@ A trainer (SR, GAN, joint) is written against this small API:
     prec = Precision(dist.device, bf16=False, channels_last=False)
     sched = LRSchedule(optimizer, "step", step_size=..., gamma=0.5)
     writer = open_writer(run, enabled=dist.is_main)   # no-op writer on other ranks
-    bar = progress(total=steps, initial=step, enabled=dist.is_main and not quiet)
+    bar = progress_bar(steps, desc="train", initial=step, enabled=dist.is_main and not quiet)   # gan_sr.progress
     for step in ...:
         lr, hr = (prec.batch(t) for t in next(stream))
         with prec.autocast(): loss = ...
@@ -21,7 +21,7 @@ A trainer (SR, GAN, joint) is written against this small API:
 
 Also here: `preserved_rng()` (validation/sampling without moving the training RNG), `wrap_ddp` /
 `allreduce_gradients` (DDP wrapper, or averaging a net's gradients by hand, e.g. a discriminator),
-`broadcast_state`, `barrier`, `shutdown_distributed`, `image_grid` (sample pictures for TensorBoard),
+`broadcast_state`, `barrier`, `shutdown_distributed`,
 `RunDir.load_last()`, `EMA.module` (the averaged copy, for evaluation).
 
 Everything stored in a checkpoint (RNG states, data position, schedule, EMA) is tensors, ints, floats,
@@ -655,14 +655,6 @@ def open_writer(run: RunDir, *, enabled: bool = True) -> Any:
     return SummaryWriter(log_dir=str(run.tb))
 
 
-def progress(total: int, *, initial: int = 0, enabled: bool = True, desc: str = "train"):
-    """A tqdm bar (it/s, ETA) on a TTY; silent otherwise or when disabled."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, unit="it",
-                disable=not enabled or not sys.stderr.isatty())
-
-
 def flat_hparams(cfg: dict, prefix: str = "") -> dict:
     """A nested config as TensorBoard hparams: dotted keys, values as numbers, strings or bools."""
     out: dict[str, Any] = {}
@@ -674,19 +666,4 @@ def flat_hparams(cfg: dict, prefix: str = "") -> dict:
             out[key] = v
         else:
             out[key] = str(v)
-    return out
-
-
-def image_grid(rows: list[list[Tensor]], pad: int = 2) -> Tensor:
-    """Tile (3, H, W) images into one (3, H', W') picture: a row per sample, columns side by side."""
-    heights = [max(im.shape[-2] for im in row) for row in rows]
-    width = max(sum(im.shape[-1] for im in row) + pad * (len(row) - 1) for row in rows)
-    out = torch.ones(3, sum(heights) + pad * (len(rows) - 1), width)
-    y = 0
-    for row, h in zip(rows, heights):
-        x = 0
-        for im in row:
-            out[:, y : y + im.shape[-2], x : x + im.shape[-1]] = im.detach().float().clamp(0, 1).cpu()
-            x += im.shape[-1] + pad
-        y += h + pad
     return out

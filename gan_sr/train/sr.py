@@ -21,10 +21,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import CheckpointError, ConfigError, TrainingDiverged
+from gan_sr.io.grids import image_grid
+from gan_sr.progress import progress_bar
 from gan_sr.train.loop import (EMA, BatchStream, DistEnv, LRSchedule, Precision, RunDir, allreduce_gradients, barrier,
                                broadcast_floats, broadcast_state, build_optimizer, capture_rng, check_finite,
-                               flat_hparams, image_grid, init_distributed, open_writer, past_deadline, preserved_rng,
-                               progress, restore_rng, seed_everything, shutdown_distributed, unwrap, wrap_ddp)
+                               flat_hparams, init_distributed, open_writer, past_deadline, preserved_rng,
+                               restore_rng, seed_everything, shutdown_distributed, unwrap, wrap_ddp)
 from gan_sr.train.sr_config import hr_size, validate
 
 
@@ -345,7 +347,7 @@ class SRTrainer:
         self.t0 = time.time()
         self.rollbacks_left = int(cfg["train"]["rollback"])
         writer = open_writer(self.run, enabled=dist.is_main)
-        bar = progress(total, initial=self.step, enabled=dist.is_main and not self.quiet)
+        bar = progress_bar(total, desc="train", initial=self.step, enabled=dist.is_main and not self.quiet)
         log_every = int(cfg["log"]["every"])
         acc: dict[str, float] = {}
         t_log, s_log = time.time(), self.step
