@@ -51,13 +51,13 @@ def train(name: str, init: Path, runs: Path, data: Path) -> Path:
     return run / "last.pt"
 
 
-def score(model: torch.nn.Module, samples) -> dict:
+def score(model: torch.nn.Module, samples, scale: int = 4) -> dict:
     outs: list[tuple[float, float]] = []
 
     def sharp(s, sr):
         outs.append((edge_sharpness(sr), edge_sharpness(s.hr)))
 
-    res = score_samples(model, samples, 4, on_image=sharp)["mean"]
+    res = score_samples(model, samples, scale, on_image=sharp)["mean"]
     res["sharpness_ratio"] = sum(a / b for a, b in outs) / len(outs)
     return res
 

@@ -79,6 +79,7 @@ class SRTrain:
     milestones: list[int] = _list()
     gamma: float = 0.5
     patience: int = 10
+    min_delta: float = 0.0  # dB a val PSNR must gain over the best to count for "plateau" and early_stop
     min_lr: float = 0.0
     ema_decay: float = 0.999
     grad_clip: float = 0.0

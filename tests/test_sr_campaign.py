@@ -127,6 +127,30 @@ def test_early_stop_ends_the_run_when_val_psnr_stops_improving(tmp_path, data, m
     assert again.step == 8  # a flat run stays stopped when its campaign comes round again
 
 
+def test_tiny_gains_count_as_flat_under_min_delta_but_still_update_best(tmp_path, data, monkeypatch):
+    vals = iter([20.0 + 0.001 * i for i in range(100)])  # an EMA creeping up by 0.001 dB per validation
+    monkeypatch.setattr(SRTrainer, "validate", lambda self, writer=None: {"psnr": next(vals), "ssim": 0.5})
+    result = SRTrainer(_tiny_cfg(early_stop=3, min_delta=0.01), data=data, run_dir=tmp_path / "run",
+                       quiet=True).fit()
+    assert result.step == 8  # as flat as a constant curve: stopped after three sub-threshold validations
+    ck = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ck["step"] == 8 and ck["meta"]["best_psnr"] == pytest.approx(20.003)  # best.pt follows every gain
+    assert ck["meta"]["stall_ref"] == pytest.approx(20.0)
+
+
+def test_plateau_min_delta_drops_the_rate_on_sub_threshold_gains():
+    p = torch.nn.Parameter(torch.zeros(1))
+    s = LRSchedule(torch.optim.SGD([p], lr=1.0), "plateau", patience=1, gamma=0.5, min_delta=0.01)
+    for metric in (30.0, 30.005, 30.009):
+        s.observe(metric)
+    assert s.lr() == pytest.approx(0.5)
+    s.observe(30.05)  # a real gain resets the count
+    s.observe(30.055)
+    assert s.lr() == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="min_delta"):
+        LRSchedule(torch.optim.SGD([p], lr=1.0), "plateau", min_delta=-1.0)
+
+
 def test_time_slice_checkpoints_and_the_same_command_continues(tmp_path, data):
     run = tmp_path / "run"
     cfg_file = tmp_path / "tiny.toml"

@@ -465,6 +465,7 @@ class LRSchedule:
         milestones: list[int] | tuple[int, ...] = (),
         gamma: float = 0.5,
         patience: int = 10,
+        min_delta: float = 0.0,
         min_lr: float = 0.0,
         warmup: int = 0,
         total: int = 0,
@@ -477,9 +478,12 @@ class LRSchedule:
             raise ConfigError("schedule 'cosine' needs the total number of steps (train.steps) > 0")
         if warmup < 0:
             raise ConfigError(f"train.warmup must be >= 0, got {warmup}")
+        if min_delta < 0:
+            raise ConfigError(f"train.min_delta must be >= 0, got {min_delta}")
         self.optimizer, self.kind = optimizer, kind
         self.step_size, self.milestones, self.gamma = step_size, sorted(int(m) for m in milestones), gamma
         self.patience, self.min_lr, self.warmup, self.total = patience, min_lr, int(warmup), int(total)
+        self.min_delta = float(min_delta)
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.steps, self.factor, self.best, self.bad = 0, 1.0, -math.inf, 0
         if self.warmup:
@@ -507,10 +511,14 @@ class LRSchedule:
         self._apply()
 
     def observe(self, metric: float) -> None:
-        """Feed a validation metric (higher is better); 'plateau' multiplies lr by gamma after `patience` misses."""
+        """Feed a validation metric (higher is better); 'plateau' multiplies lr by gamma after `patience` misses.
+
+        A miss is any metric not above the best by more than `min_delta`: without it, the tiny gains of an EMA
+        model at a too-high rate count as progress for ever and the rate never drops.
+        """
         if self.kind != "plateau":
             return
-        if metric > self.best:
+        if metric > self.best + self.min_delta:
             self.best, self.bad = metric, 0
         else:
             self.bad += 1

@@ -76,7 +76,7 @@ class SRTrainer:
             self.run = RunDir.create(run_dir, self._run_record(), main=self.dist.is_main)
             barrier(self.dist)
         self.step, self.best_psnr, self.last_val = 0, -math.inf, {}
-        self.evals_since_best, self.wall_before = 0, 0.0
+        self.evals_since_best, self.stall_ref, self.wall_before = 0, -math.inf, 0.0
         if resume is not None:
             self._load_state(self.run.load_last())
 
@@ -154,7 +154,8 @@ class SRTrainer:
     def _schedule(self, opt: torch.optim.Optimizer) -> LRSchedule:
         t = self.cfg["train"]
         return LRSchedule(opt, t["schedule"], step_size=int(t["step_size"]), milestones=t["milestones"],
-                          gamma=float(t["gamma"]), patience=int(t["patience"]), min_lr=float(t["min_lr"]),
+                          gamma=float(t["gamma"]), patience=int(t["patience"]), min_delta=float(t["min_delta"]),
+                          min_lr=float(t["min_lr"]),
                           warmup=int(t["warmup"]), total=int(t["steps"]))
 
     # ------------------------------------------------------------------------------------- checkpoints
@@ -185,7 +186,7 @@ class SRTrainer:
                 "stage": m["stage"], "data": str(self.data), "command": self.command,
                 "wall_s": self.wall_before + (time.time() - self.t0), "val": dict(self.last_val),
                 "best_psnr": self.best_psnr, "config": self.cfg, "init": self.init,
-                "evals_since_best": self.evals_since_best,
+                "evals_since_best": self.evals_since_best, "stall_ref": self.stall_ref,
             },
         }
 
@@ -204,6 +205,7 @@ class SRTrainer:
         meta = ck.get("meta", {})
         self.best_psnr = float(meta.get("best_psnr", -math.inf))
         self.evals_since_best = int(meta.get("evals_since_best", 0))
+        self.stall_ref = float(meta.get("stall_ref", self.best_psnr))
         self.last_val = dict(meta.get("val", {}))
         self.wall_before = float(meta.get("wall_s", 0.0))
         self.stream.load_state_dict(ck["rng"]["data"])
@@ -317,8 +319,11 @@ class SRTrainer:
             self.sched_g.observe(self.last_val["psnr"])
             if self.sched_d is not None:
                 self.sched_d.observe(self.last_val["psnr"])
-            if self.last_val["psnr"] > self.best_psnr:
-                self.best_psnr, is_best, self.evals_since_best = self.last_val["psnr"], True, 0
+            psnr = self.last_val["psnr"]
+            if psnr > self.best_psnr:
+                self.best_psnr, is_best = psnr, True
+            if psnr > self.stall_ref + float(cfg["train"]["min_delta"]):
+                self.stall_ref, self.evals_since_best = psnr, 0
             else:
                 self.evals_since_best += 1
         if is_best or force_save or self.step % int(cfg["log"]["checkpoint_every"]) == 0:
@@ -337,7 +342,7 @@ class SRTrainer:
             print(f"{exc} Rolled back to step {self.step} with half the learning rate.", file=sys.stderr)
 
     def flattened(self) -> bool:
-        """True once train.early_stop validations in a row brought no new best PSNR (the curve is flat)."""
+        """True once train.early_stop validations in a row gained no more than train.min_delta dB (the curve is flat)."""
         patience = int(self.cfg["train"]["early_stop"])
         return patience > 0 and self.evals_since_best >= patience
 
@@ -382,7 +387,7 @@ class SRTrainer:
                 if self.flattened():
                     self.run.save(self.payload())
                     if dist.is_main and not self.quiet:
-                        print(f"Stopped at step {self.step}: no new best val PSNR in {self.evals_since_best} "
+                        print(f"Stopped at step {self.step}: no val PSNR gain over train.min_delta in {self.evals_since_best} "
                               "validations (train.early_stop).", file=sys.stderr)
             if dist.is_main and (self.step >= total or self.flattened()):  # not after a campaign slice
                 writer.add_hparams(flat_hparams(cfg), {"hparam/best_val_psnr": self.best_psnr,
