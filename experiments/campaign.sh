@@ -172,7 +172,7 @@ from pathlib import Path
 from gan_sr.io.checkpoints import load_checkpoint
 from gan_sr.sr.registry import checkpoints_dir
 run = Path(sys.argv[1])
-for ck in checkpoints_dir().glob("*.pt"):
+for ck in sorted(checkpoints_dir().glob("*.pt"), key=lambda c: c.stem == run.name):  # rrdb_x2.pt over esrgan_x2.pt
     meta = load_checkpoint(ck).get("meta", {})
     if str(meta.get("shipped_from", "")).endswith(f"{run.name}/best.pt"):
         shutil.copyfile(ck, run / "best.pt")
