@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from esrgan_gan_probe import score
-from gan_sr.io.checkpoints import git_commit, load_checkpoint
+from gan_sr.io.checkpoints import git_commit, load_checkpoint, save_checkpoint
 from gan_sr.pipelines import report
 from gan_sr.pipelines.bench import load_samples
 from gan_sr.sr.interpolate import interpolate_checkpoints
@@ -93,7 +93,14 @@ def main() -> None:
                      "max_abs_diff_vs_sweep": max(abs(direct[k] - swept[k]) for k in direct)}
     chosen = choose_alpha(rows, base, args.margin)
     if chosen is not None and args.write:
-        interpolate_checkpoints(args.psnr, args.gan, chosen, args.write)
+        row = next(r for r in rows if r["alpha"] == chosen)
+        ck = load_checkpoint(interpolate_checkpoints(args.psnr, args.gan, chosen, args.write))
+        ck["meta"] = {**ck["meta"], "stage": "gan (network interpolation)",
+                      "val": {"psnr": row["drawn_psnr_y"], "ssim": row["drawn_ssim_y"],
+                              "photo_psnr": row["photo_psnr_y"], "photo_ssim": row["photo_ssim_y"]},
+                      "interpolation_rule": f"largest alpha with Y PSNR >= bicubic + {args.margin} dB on both val "
+                                            "sets (experiments/esrgan_interp_sweep.py)"}
+        save_checkpoint(args.write, dict(ck))
 
     cmd = " ".join([".venv/bin/python", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     meta = {"command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} {cmd}".strip(),

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# The full SR comparison: all six methods from the shipped checkpoints, plus ESRGAN interpolated at the alpha
-# chosen by experiments/esrgan_interp_sweep.py (where the RRDB PSNR run and the ESRGAN GAN run of that scale exist
-# in the campaign's run folder, $GANSR_RUNS/campaign),
+# The full SR comparison: all six methods from the shipped checkpoints (esrgan_x4 is the network interpolation
+# chosen on val by experiments/esrgan_interp_sweep.py, see its model card),
 # at x4 and x2 on Set5, Set14, BSD100 ($GANSR_SHARED/datasets, default ../shared/datasets) and the drawn-art
 # test split. One folder per dataset and scale: experiments/results/sr_bench_<data>_x<s>/. A folder is skipped
 # when its results.json already has the matmul peak and is newer than every checkpoint it was made from
@@ -16,9 +15,6 @@ SCALES="${SCALES:-4 2}"
 DATASETS="${DATASETS:-Set5 Set14 BSD100 anime}"
 ANIME="${ANIME:-data/anime}"
 RUNS="${RUNS:-5}"  # timing repeats per model
-CAMPAIGN="${GANSR_RUNS:-/work/runs}/campaign"
-SWEEP=experiments/results/esrgan_interp_sweep/results.json
-ALPHA="${ALPHA:-$( [ -f "$SWEEP" ] && .venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["meta"]["chosen_alpha"])' "$SWEEP" || true)}"
 
 is_done() {  # results.json exists, has the matmul peak, and is newer than the checkpoints given
   local json="$1/results.json"; shift
@@ -30,28 +26,15 @@ is_done() {  # results.json exists, has the matmul peak, and is newer than the c
 }
 
 for s in $SCALES; do
-  extra=()
-  interp=""
-  psnr="$CAMPAIGN/rrdb_x${s}/best.pt"
-  gan="$CAMPAIGN/esrgan_x${s}/last.pt"
-  if [ -n "$ALPHA" ] && [ -f "$psnr" ] && [ -f "$gan" ]; then
-    interp="$CAMPAIGN/esrgan_x${s}_interp_a${ALPHA}.pt"
-    if [ ! -f "$interp" ] || [ "$psnr" -nt "$interp" ] || [ "$gan" -nt "$interp" ]; then
-      .venv/bin/gansr sr interpolate "$psnr" "$gan" --alpha "$ALPHA" -o "$interp"
-    fi
-    extra=(--ckpt "esrgan_interp=$interp")
-  else
-    echo "x$s: no interpolated ESRGAN (needs $psnr, $gan and the sweep's alpha in $SWEEP)"
-  fi
   for d in $DATASETS; do
     if [ "$d" = anime ]; then data="$ANIME"; else data="$d"; fi
     out="experiments/results/sr_bench_$(echo "$d" | tr '[:upper:]' '[:lower:]')_x$s"
-    if [ -z "${FORCE:-}" ] && is_done "$out" checkpoints/*_x"$s".pt $interp; then
+    if [ -z "${FORCE:-}" ] && is_done "$out" checkpoints/*_x"$s".pt; then
       echo "skip $out (done; FORCE=1 redoes it)"
       continue
     fi
     echo "bench x$s on $d -> $out"
-    .venv/bin/gansr sr bench --models all --data "$data" --scale "$s" --runs "$RUNS" "${extra[@]}" --out "$out" --quiet
+    .venv/bin/gansr sr bench --models all --data "$data" --scale "$s" --runs "$RUNS" --out "$out" --quiet
   done
 done
 .venv/bin/python experiments/sr_bench_summary.py

@@ -337,6 +337,20 @@ def test_interpolate_endpoints_and_midpoint(tmp_path):
         assert got["model"]["name"] == "espcn" and got["meta"]["interpolated"]["alpha"] == alpha
 
 
+def test_interpolate_keeps_the_gan_stage_provenance_not_its_scores(tmp_path):
+    _ckpt(tmp_path / "a.pt", 1)
+    _ckpt(tmp_path / "b.pt", 2)
+    b = load_checkpoint(tmp_path / "b.pt")
+    b["meta"] = {"command": "gansr sr train --stage gan", "stage": "gan", "val": {"psnr": 30.0}, "bench": {}}
+    b["step"] = 7
+    save_checkpoint(tmp_path / "b.pt", dict(b))
+    got = load_checkpoint(interpolate_checkpoints(tmp_path / "a.pt", tmp_path / "b.pt", 0.3, tmp_path / "c.pt"))
+    assert got["meta"]["command"] == "gansr sr train --stage gan" and got["meta"]["stage"] == "gan"
+    assert "val" not in got["meta"] and "bench" not in got["meta"] and got["step"] == 7
+    assert got["meta"]["interpolated"] == {"a": str(tmp_path / "a.pt"), "b": str(tmp_path / "b.pt"), "alpha": 0.3,
+                                           "a_step": 1, "b_step": 7}
+
+
 def test_interpolate_refuses_mismatches(tmp_path):
     _ckpt(tmp_path / "a.pt", 1)
     _ckpt(tmp_path / "b.pt", 2, scale=2)

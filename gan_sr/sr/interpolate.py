@@ -45,8 +45,11 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
             theta[k] = torch.lerp(ta, tb.to(ta.dtype), alpha)
         else:
             theta[k] = (tb if alpha >= 0.5 else ta).clone()
+    # B's provenance (command, data, stage) travels with it; its own scores do not describe the blend
+    meta = {k: v for k, v in (cb.get("meta") or {}).items() if k not in ("val", "bench", "shipped_from")}
     save_checkpoint(out, {
-        "kind": "sr", "model": dict(mb), "state_dict": theta, "step": 0,
-        "meta": {"interpolated": {"a": str(a), "b": str(b), "alpha": alpha}},
+        "kind": "sr", "model": dict(mb), "state_dict": theta, "step": cb.get("step", 0),
+        "meta": {**meta, "interpolated": {"a": str(a), "b": str(b), "alpha": alpha,
+                                          "a_step": ca.get("step"), "b_step": cb.get("step")}},
     })
     return out
