@@ -23,6 +23,7 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageFile, UnidentifiedImageError
 
+from gan_sr.colour import LUMA
 from gan_sr.errors import ConfigError, ImageError
 from gan_sr.io.atomic import atomic_write
 from gan_sr.tensor_cache import tensor_cache
@@ -41,7 +42,6 @@ MAX_PIXELS_ENV = "GANSR_MAX_PIXELS"
 PILImage.MAX_IMAGE_PIXELS = None
 
 _EXIF_ORIENTATION = 0x0112
-_LUMA = (0.299, 0.587, 0.114)
 _CHUNK_ELEMENTS = 1 << 20  # float work per row chunk when writing: a few MB whatever the image size
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -405,7 +405,7 @@ def _chunk_levels(x: torch.Tensor, bits: int, grayscale: bool) -> np.ndarray:
     """(C, h, W) float chunk -> (h, W, C') int levels, exactly as _levels rounds (luma first if grayscale)."""
     x = x.detach().to("cpu")
     if grayscale and x.shape[0] == 3:
-        w = torch.tensor(_LUMA, dtype=torch.float64).reshape(3, 1, 1)
+        w = torch.tensor(LUMA, dtype=torch.float64).reshape(3, 1, 1)
         x = (x.to(torch.float64) * w).sum(0, keepdim=True)
     if x.dtype == torch.float64:
         levels = _levels(x, bits).to(torch.int32)
