@@ -122,6 +122,8 @@ def emulate(pre_u8, rules: dict, *, passes: int = 2, push_color_count: int = 2, 
     """
     import numpy as np
 
+    from gan_sr.colour import LUMA
+
     q = rules["quantize"]
     x = np.moveaxis(pre_u8.astype(np.float64), -1, 0)  # R, G, B
     h, w = x.shape[1:]
@@ -151,7 +153,7 @@ def emulate(pre_u8, rules: dict, *, passes: int = 2, push_color_count: int = 2, 
         if rules["luma"] == "shift":
             ri, gi, bi = (c.astype(np.int64) for c in (r, g, b))
             return ((ri >> 2) + (ri >> 4) + (gi >> 1) + (gi >> 4) + (bi >> 3)).astype(np.float64)
-        wr, wg, wb = (0.299, 0.587, 0.114) if rules["luma"] == "bt601" else (0.3125, 0.5625, 0.125)
+        wr, wg, wb = LUMA if rules["luma"] == "bt601" else (0.3125, 0.5625, 0.125)
         return rnd(wr * r + wg * g + wb * b)
 
     def fires(kind, light, dark, a_nb, centre):

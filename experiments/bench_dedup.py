@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gan_sr.colour import LUMA
 from gan_sr.data import contact, dedup, lowinfo
 from gan_sr.data.build import BuildConfig, load_working_image, patch_grid, to_uint8
 from gan_sr.io.images import list_images
@@ -77,7 +78,7 @@ def collect(config: BuildConfig, max_sources: int | None) -> tuple[list[np.ndarr
 
 def thumb(p: np.ndarray) -> np.ndarray:
     """16x16 grey thumbnail (area average) minus its mean, in grey levels: blind to small brightness changes."""
-    g = p.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    g = p.astype(np.float32) @ np.array(LUMA, np.float32)
     h, w = g.shape
     t = g[: h - h % 16, : w - w % 16].reshape(16, h // 16, 16, w // 16).mean((1, 3))
     return t - t.mean()

@@ -31,9 +31,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gan_sr.colour import rgb_to_y  # noqa: E402
 from gan_sr.degrade import imresize, modcrop  # noqa: E402
 from gan_sr.io.images import list_images, quantize, read_image  # noqa: E402
-from gan_sr.metrics.psnr_ssim import planes, psnr_planes, rgb_to_y, ssim_planes  # noqa: E402
+from gan_sr.metrics.psnr_ssim import planes, psnr_planes, ssim_planes  # noqa: E402
 from gan_sr.metrics.timing import time_fn  # noqa: E402
 
 DATASETS = ("Set5", "Set14", "BSD100")

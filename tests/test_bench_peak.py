@@ -14,7 +14,7 @@ from gan_sr.data.synth import write_synth_dataset
 from gan_sr.errors import ConfigError
 from gan_sr.io.checkpoints import save_checkpoint
 from gan_sr.metrics.timing import Timing
-from gan_sr.pipelines import bench
+from gan_sr.pipelines import bench_costs
 from gan_sr.pipelines.bench import achieved_gflops, matmul_peak, run_bench
 from gan_sr.sr.registry import build_model, model_entry
 
@@ -52,7 +52,7 @@ def test_matmul_peak_takes_the_best_call(monkeypatch):
         fn()
         return Timing(0.5, 0.25, 1.0, runs, warmup, (0.5, 0.25, 1.0))
 
-    monkeypatch.setattr(bench, "time_fn", fake_time_fn)
+    monkeypatch.setattr(bench_costs, "time_fn", fake_time_fn)
     p = matmul_peak(size=100, repeats=3)
     assert calls == [(1, 3)]
     assert p["best_s"] == 0.25 and p["gflops"] == pytest.approx(2 * 100**3 / 0.25 / 1e9)

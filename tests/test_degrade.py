@@ -143,7 +143,8 @@ def test_modcrop_and_downscale(rng):
 def _published_pipelines(folder, s):
     """Mean (psnr, ssim) on Y of two bicubic pipelines: RGB (toolkit) and rounded-Y (SRCNN's MATLAB code)."""
     from gan_sr.io.images import list_images, quantize, read_image
-    from gan_sr.metrics.psnr_ssim import planes, psnr_planes, rgb_to_y, ssim_planes
+    from gan_sr.colour import rgb_to_y
+    from gan_sr.metrics.psnr_ssim import planes, psnr_planes, ssim_planes
 
     rgb_rows, y_rows = [], []
     for p in list_images(folder):

@@ -17,9 +17,10 @@ import torch
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from gan_sr.colour import rgb_to_y
 from gan_sr.degrade import imresize, modcrop
 from gan_sr.errors import ConfigError
-from gan_sr.metrics.psnr_ssim import evaluate, psnr, rgb_to_y, ssim
+from gan_sr.metrics.psnr_ssim import evaluate, psnr, ssim
 from gan_sr.metrics.timing import Timing, time_fn
 
 

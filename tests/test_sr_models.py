@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_sr.colour import rgb_to_ycbcr
 from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError
 from gan_sr.sr import registry
-from gan_sr.sr.bicubic import Bicubic, rgb_to_ycbcr, ycbcr_to_rgb
+from gan_sr.sr.bicubic import Bicubic
 from gan_sr.sr.discriminators import SRGANDiscriminator, UNetDiscriminatorSN, VGGStyleDiscriminator
 from gan_sr.sr.espcn import ESPCN
 from gan_sr.sr.rrdbnet import RRDBNet, ResidualDenseBlock
@@ -142,17 +143,6 @@ def test_srcnn_pre_upscales_with_matlab_bicubic(channels, rng):
     with torch.no_grad():
         assert torch.allclose(_identity_srcnn(channels)(lr), expected, atol=1e-5)
         assert torch.allclose(Bicubic(3)(lr), imresize(lr, 3), atol=0)
-
-
-def test_ycbcr_is_bt601_and_inverts(rng):
-    x = torch.rand(2, 3, 4, 5, generator=rng, dtype=torch.float64)
-    r, g, b = x[:, 0], x[:, 1], x[:, 2]
-    y = (16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255
-    ycc = rgb_to_ycbcr(x)
-    assert torch.allclose(ycc[:, 0], y, atol=1e-12)
-    assert torch.allclose(ycbcr_to_rgb(ycc), x, atol=1e-12)
-    grey = torch.full((3, 2, 2), 0.37, dtype=torch.float64)
-    assert torch.allclose(rgb_to_ycbcr(grey)[1:], torch.full((2, 2, 2), 128 / 255, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("cls", [SRCNN, ESPCN])

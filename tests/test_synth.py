@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from gan_sr.cli import main
+from gan_sr.colour import LUMA
 from gan_sr.data.synth import MARKER, make_split_dirs, synth_image, write_synth_dataset
 from gan_sr.degrade import imresize
 from gan_sr.errors import ConfigError
@@ -16,7 +17,8 @@ from gan_sr.io.images import list_images, read_image
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
-    return 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    wr, wg, wb = LUMA
+    return wr * x[0] + wg * x[1] + wb * x[2]
 
 
 def _edges(y: torch.Tensor, thresh: float = 0.1) -> torch.Tensor:

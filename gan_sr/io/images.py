@@ -2,18 +2,17 @@
 
 Everything that touches image files goes through here, so odd inputs (palette, 16-bit, CMYK, EXIF rotation,
 truncated files, decompression bombs) are handled once. Pillow drops 16-bit colour PNGs to 8 bits, so those
-are decoded and encoded by the small PNG codec at the bottom of this file.
+are decoded and encoded by `gan_sr.io.png16`; listing lives in `gan_sr.io.listing` and is re-exported here.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -23,16 +22,20 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageFile, UnidentifiedImageError
 
+from gan_sr.colour import LUMA
 from gan_sr.errors import ConfigError, ImageError
+from gan_sr.io import png16
 from gan_sr.io.atomic import atomic_write
+from gan_sr.io.listing import IMAGE_SUFFIXES, list_images
 from gan_sr.tensor_cache import tensor_cache
+
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MAX_PIXELS_ENV", "Image", "max_pixels_limit", "read_image",
+           "read_size", "quantize", "composite", "to_levels", "write_image", "list_images"]
 
 PathLike = Union[str, os.PathLike]
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
 """Decompression-bomb limit (width * height); an RGB float32 tensor of this size is 1.2 GB."""
-
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 MAX_PIXELS_ENV = "GANSR_MAX_PIXELS"
 
@@ -41,9 +44,7 @@ MAX_PIXELS_ENV = "GANSR_MAX_PIXELS"
 PILImage.MAX_IMAGE_PIXELS = None
 
 _EXIF_ORIENTATION = 0x0112
-_LUMA = (0.299, 0.587, 0.114)
 _CHUNK_ELEMENTS = 1 << 20  # float work per row chunk when writing: a few MB whatever the image size
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,11 @@ def read_size(path: PathLike, *, max_pixels: int | None = None) -> tuple[int, in
 def _read_open(f: BinaryIO, path: Path, max_pixels: int | None) -> Image:
     head = f.read(32)
     f.seek(0)
-    if head.startswith(_PNG_SIGNATURE) and len(head) >= 26 and head[12:16] == b"IHDR":
+    if head.startswith(png16.SIGNATURE) and len(head) >= 26 and head[12:16] == b"IHDR":
         width, height, depth, colour_type = struct.unpack(">IIBB", head[16:26])
         if depth == 16 and colour_type in (2, 4, 6):
             _check_pixels(path, width, height, max_pixels)
-            pixels, transparent, exif = _decode_png16(f.read(), path)
+            pixels, transparent, exif = png16.decode(f.read(), path)
             orientation = _orientation(_exif_from_bytes(exif)) if exif else 1
             return _from_array(pixels, 16, colour_type == 4, transparent, orientation, path)
 
@@ -197,7 +198,7 @@ def _check_png_complete(f: BinaryIO, path: Path) -> None:
     """Walk the PNG chunk lengths up to IEND: Pillow accepts files cut after the last image data."""
     f.seek(0, os.SEEK_END)
     end = f.tell()
-    pos = len(_PNG_SIGNATURE)
+    pos = len(png16.SIGNATURE)
     while pos + 12 <= end:
         f.seek(pos)
         length, kind = struct.unpack(">I4s", f.read(8))
@@ -405,7 +406,7 @@ def _chunk_levels(x: torch.Tensor, bits: int, grayscale: bool) -> np.ndarray:
     """(C, h, W) float chunk -> (h, W, C') int levels, exactly as _levels rounds (luma first if grayscale)."""
     x = x.detach().to("cpu")
     if grayscale and x.shape[0] == 3:
-        w = torch.tensor(_LUMA, dtype=torch.float64).reshape(3, 1, 1)
+        w = torch.tensor(LUMA, dtype=torch.float64).reshape(3, 1, 1)
         x = (x.to(torch.float64) * w).sum(0, keepdim=True)
     if x.dtype == torch.float64:
         levels = _levels(x, bits).to(torch.int32)
@@ -508,7 +509,7 @@ def _write_file(path: Path, arr: np.ndarray, bit_depth: int) -> None:
     if path.is_dir():
         raise ImageError(f"{path}: is a directory; give a file name ending in .png")
     try:
-        atomic_write(path, lambda f: _encode_png(arr, f) if bit_depth == 16 else _encode_png8(arr, f))
+        atomic_write(path, lambda f: png16.encode(arr, f) if bit_depth == 16 else _encode_png8(arr, f))
     except OSError as e:
         raise ImageError(f"{path}: write failed ({e.strerror or e})") from None
 
@@ -516,261 +517,3 @@ def _write_file(path: Path, arr: np.ndarray, bit_depth: int) -> None:
 def _encode_png8(arr: np.ndarray, f: BinaryIO) -> None:
     im = PILImage.fromarray(np.ascontiguousarray(arr[..., 0] if arr.shape[-1] == 1 else arr))  # L, LA, RGB, RGBA
     im.save(f, format="PNG")
-
-
-# ---------------------------------------------------------------------------------------------------- list
-
-
-def _is_glob(s: str) -> bool:
-    return any(ch in s for ch in "*?[")
-
-
-def _walk(root: Path, recursive: bool) -> list[Path]:
-    """Image files under `root`, following symlinks but never entering a directory twice (loop-safe)."""
-    found: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            st = folder.stat()
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except PermissionError:
-            raise ImageError(f"{folder}: permission denied while listing images") from None
-        except OSError as e:
-            raise ImageError(f"{folder}: cannot list ({e.strerror or e})") from None
-        subdirs = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=True):
-                    subdirs.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=True) and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-                    found.append(Path(entry.path))
-            except OSError:
-                continue
-        if recursive:
-            stack.extend(reversed(subdirs))
-    return found
-
-
-def list_images(sources: PathLike | Iterable[PathLike], *, recursive: bool = True) -> list[Path]:
-    """Expand files, folders and glob patterns into a sorted list of image paths, each file once.
-
-    Folders are scanned for IMAGE_SUFFIXES (case-insensitive, hidden entries skipped, recursively unless
-    `recursive=False`); explicit files are kept as given. A missing source or an empty glob raises ImageError.
-    """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    out: list[Path] = []
-    seen: set[str] = set()
-
-    def add(p: Path) -> None:
-        key = os.path.realpath(p)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-
-    for source in sources:
-        text = os.fspath(source)
-        try:
-            _expand(text, recursive, add)
-        except PermissionError:
-            raise ImageError(f"{text}: permission denied") from None
-    return sorted(out)
-
-
-def _expand(text: str, recursive: bool, add: Callable[[Path], None]) -> None:
-    """Feed the image files that one source names to `add`."""
-    p = Path(text)
-    if p.is_file():
-        add(p)
-    elif p.is_dir():
-        for f in _walk(p, recursive):
-            add(f)
-    elif _is_glob(text):
-        matches = sorted(glob.glob(text, recursive=True))
-        images: list[Path] = []
-        for m in matches:
-            mp = Path(m)
-            if mp.is_dir():
-                images.extend(_walk(mp, recursive))
-            elif mp.is_file() and mp.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(mp)
-        if not images:
-            raise ImageError(f"{text}: the pattern matches no image files")
-        for f in images:
-            add(f)
-    elif p.exists() or p.is_symlink():
-        raise ImageError(f"{text}: not a regular file or folder (a broken link or a special file)")
-    else:
-        raise ImageError(f"{text}: no such file or folder")
-
-
-# ------------------------------------------------------------------------------------- 16-bit PNG codec
-
-_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _decode_png16(data: bytes, path: Path) -> tuple[np.ndarray, tuple[int, ...] | None, bytes | None]:
-    """16-bit PNG bytes -> ((H, W, C) uint16, tRNS colour key or None, raw eXIf payload or None)."""
-    if not data.startswith(_PNG_SIGNATURE):
-        raise ImageError(f"{path}: not a PNG file")
-    pos = len(_PNG_SIGNATURE)
-    header = None
-    idat: list[bytes] = []
-    trns = exif = None
-    ended = False
-    while pos + 8 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        crc_bytes = data[pos + 8 + length : pos + 12 + length]
-        if len(body) < length or len(crc_bytes) < 4:
-            raise ImageError(f"{path}: truncated PNG (chunk {ctype.decode('latin-1')!r} is cut off)")
-        if zlib.crc32(ctype + body) != struct.unpack(">I", crc_bytes)[0]:
-            raise ImageError(f"{path}: corrupt PNG (CRC mismatch in chunk {ctype.decode('latin-1')!r})")
-        pos += 12 + length
-        if ctype == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif ctype == b"IDAT":
-            idat.append(body)
-        elif ctype == b"tRNS":
-            trns = body
-        elif ctype == b"eXIf":
-            exif = body
-        elif ctype == b"IEND":
-            ended = True
-            break
-    if header is None:
-        raise ImageError(f"{path}: corrupt PNG (no IHDR chunk)")
-    if not ended:
-        raise ImageError(f"{path}: truncated PNG (no IEND chunk)")
-    width, height, depth, colour_type, _, filter_method, interlace = header
-    if width == 0 or height == 0:
-        raise ImageError(f"{path}: corrupt PNG (size {width}x{height})")
-    if depth != 16 or colour_type not in _CHANNELS or filter_method != 0 or interlace not in (0, 1):
-        raise ImageError(f"{path}: unsupported PNG header {header}")
-    channels = _CHANNELS[colour_type]
-    bpp = 2 * channels
-    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
-    geometry = []
-    for x0, y0, dx, dy in passes:
-        pw = (width - x0 + dx - 1) // dx if width > x0 else 0
-        ph = (height - y0 + dy - 1) // dy if height > y0 else 0
-        geometry.append((x0, y0, dx, dy, pw, ph))
-    expected = sum(ph * (1 + pw * bpp) for *_, pw, ph in geometry if pw and ph)
-
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(b"".join(idat), expected + 1)
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "corrupt"
-        raise ImageError(f"{path}: {what} PNG image data ({len(raw)} bytes decoded, {expected} expected)")
-
-    out = np.empty((height, width, bpp), np.uint8)
-    offset = 0
-    for x0, y0, dx, dy, pw, ph in geometry:
-        if not (pw and ph):
-            continue
-        size = ph * (1 + pw * bpp)
-        rows = np.frombuffer(raw, np.uint8, size, offset).reshape(ph, 1 + pw * bpp)
-        offset += size
-        filters = rows[:, 0]
-        if filters.max() > 4:
-            raise ImageError(f"{path}: corrupt PNG (unknown row filter {int(filters.max())})")
-        out[y0::dy, x0::dx] = _unfilter(filters, rows[:, 1:].reshape(ph, pw, bpp))
-    pixels = out.view(">u2").reshape(height, width, channels).astype(np.uint16)
-
-    key = None
-    if trns is not None and colour_type in (0, 2) and len(trns) >= 2 * channels:
-        key = struct.unpack(f">{channels}H", trns[: 2 * channels])
-    return pixels, key, exif
-
-
-def _unfilter(filters: np.ndarray, filtered: np.ndarray) -> np.ndarray:
-    """Undo PNG row filters on (H, W, bpp) bytes (filters: (H,) row filter types 0..4).
-
-    Byte lane i of a pixel only ever combines with lane i of its neighbours, so whole pixels are one unit.
-    """
-    height, width, bpp = filtered.shape
-    if filters.max() <= 2:  # None/Sub/Up only: each row is one vectorised step
-        out = np.empty_like(filtered)
-        prev = np.zeros((width, bpp), np.uint8)
-        for y in range(height):
-            f = int(filters[y])
-            row = filtered[y]
-            if f == 1:
-                row = np.cumsum(row, axis=0, dtype=np.uint8)
-            elif f == 2:
-                row = row + prev
-            out[y] = row
-            prev = out[y]
-        return out
-
-    # Average and Paeth need the decoded left neighbour, so sweep anti-diagonals x + y = d instead: every pixel
-    # on a diagonal depends only on the two diagonals before it. Diagonals are stored as rows of a skewed array
-    # indexed by y (or by x when the image is taller than wide), so each step works on plain slices.
-    by_y = height <= width
-    n, span = (height, width) if by_y else (width, height)
-    diagonals = height + width - 1
-    ys = np.arange(height, dtype=np.int32)[:, None]
-    xs = np.arange(width, dtype=np.int32)[None, :]
-    dd, kk = ys + xs, (ys if by_y else xs)
-    skewed = np.zeros((diagonals, n, bpp), np.uint8)
-    skewed[dd, kk] = filtered
-    recon = np.zeros((diagonals + 2, n + 1, bpp), np.uint8)  # two zero diagonals before, a zero cell at k = -1
-    ft = filters.astype(np.intp)
-    for d in range(diagonals):
-        lo, hi = max(0, d - span + 1), min(n - 1, d) + 1
-        prev = recon[d + 1].astype(np.int16)
-        a, b = (prev[lo + 1 : hi + 1], prev[lo:hi]) if by_y else (prev[lo:hi], prev[lo + 1 : hi + 1])
-        c = recon[d, lo:hi].astype(np.int16)
-        kind = ft[lo:hi, None] if by_y else ft[d - hi + 1 : d - lo + 1][::-1, None]
-        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        pred = np.choose(kind, (0, a, b, (a + b) >> 1, paeth))
-        recon[d + 2, lo + 1 : hi + 1] = skewed[d, lo:hi] + pred.astype(np.uint8)
-    return recon[dd + 2, kk + 1]
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-
-
-def _encode_png(arr: np.ndarray, f: BinaryIO, *, level: int = 6) -> None:
-    """(H, W, C) uint16 -> 16-bit PNG written to `f`; each row takes the filter with the smallest sum of |residual|."""
-    height, width, channels = arr.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    bpp = 2 * channels
-    compressor = zlib.compressobj(level)
-    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    f.write(_PNG_SIGNATURE + _png_chunk(b"IHDR", header))
-    parts = []
-    prev = np.zeros((1, width * bpp), np.int16)
-    step = max(1, (1 << 22) // max(1, width * bpp))  # about 4 MB of rows at a time
-    for start in range(0, height, step):
-        big_endian = np.ascontiguousarray(arr[start : start + step].astype(">u2"))
-        x = big_endian.view(np.uint8).reshape(-1, width * bpp).astype(np.int16)
-        b = np.concatenate([prev, x[:-1]], 0)
-        a = np.zeros_like(x)
-        a[:, bpp:] = x[:, :-bpp]
-        c = np.zeros_like(b)
-        c[:, bpp:] = b[:, :-bpp]
-        p = a + b - c
-        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        candidates = np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 255
-        cost = np.where(candidates > 127, 256 - candidates, candidates).sum(-1)
-        choice = cost.argmin(0)
-        rows = candidates[choice, np.arange(len(x))].astype(np.uint8)
-        parts.append(compressor.compress(np.concatenate([choice.astype(np.uint8)[:, None], rows], 1).tobytes()))
-        prev = x[-1:]
-    parts.append(compressor.flush())
-    f.write(_png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))

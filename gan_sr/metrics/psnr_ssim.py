@@ -1,9 +1,9 @@
 """PSNR and SSIM as the SR literature computes them (REFERENCE.md section 1).
 
-Y channel of BT.601 (MATLAB `rgb2ycbcr`) or RGB, on the 0..255 scale in float64, `crop` pixels shaved
-from every edge; SSIM with an 11x11 Gaussian window (sigma 1.5) and valid filtering, averaged over the
-map (and over channels for RGB). Inputs are (3, H, W) or (B, 3, H, W) floats in [0, 1]; the literature
-scores 8-bit images, so quantize SR outputs (`gan_sr.io.images.quantize`) before calling.
+Y channel of BT.601 (MATLAB `rgb2ycbcr`, `gan_sr.colour.rgb_to_y`) or RGB, on the 0..255 scale in float64,
+`crop` pixels shaved from every edge; SSIM with an 11x11 Gaussian window (sigma 1.5) and valid filtering,
+averaged over the map (and over channels for RGB). Inputs are (3, H, W) or (B, 3, H, W) floats in [0, 1]; the
+literature scores 8-bit images, so quantize SR outputs (`gan_sr.io.images.quantize`) before calling.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gan_sr.colour import rgb_to_y
 from gan_sr.errors import ConfigError, ImageError
 from gan_sr.tensor_cache import tensor_cache
-
-Y_WEIGHTS = (65.481, 128.553, 24.966)
-"""BT.601 luma for RGB in [0, 1], giving Y in [16, 235] (MATLAB rgb2ycbcr)."""
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -30,12 +28,6 @@ def _batched(x: Tensor, name: str) -> Tensor:
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ConfigError(f"{name} must be an RGB tensor (3, H, W) or (B, 3, H, W), got {shape}")
     return x if x.dim() == 4 else x[None]
-
-
-def rgb_to_y(x: Tensor) -> Tensor:
-    """BT.601 Y of RGB in [0, 1]: (..., 3, H, W) -> (..., 1, H, W) float64 on the 0..255 scale, unrounded."""
-    w = torch.tensor(Y_WEIGHTS, dtype=torch.float64, device=x.device).view(3, 1, 1)
-    return (x.to(torch.float64) * w).sum(dim=-3, keepdim=True) + 16.0
 
 
 def planes(x: Tensor, *, y: bool = True, gray: bool = False) -> Tensor:

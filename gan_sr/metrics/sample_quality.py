@@ -22,7 +22,7 @@ def edge_sharpness(images: Tensor, top: float = 0.1) -> float:
     """Mean Sobel gradient magnitude of luminance (BT.601, per unit step) over each image's `top` share of
     strongest-gradient pixels, averaged over images: how crisp the line art is. A blurry upscale of the same
     drawing scores lower; the ratio to real images at the same size is the figure to read."""
-    from gan_sr.metrics.psnr_ssim import rgb_to_y
+    from gan_sr.colour import rgb_to_y
 
     y = (rgb_to_y(images.float().clamp(0, 1)) / 255.0).float()
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8.0

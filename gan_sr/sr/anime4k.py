@@ -82,11 +82,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_sr.colour import LUMA
 from gan_sr.errors import ConfigError
 
 VARIANTS = ("glsl", "cpp")
 PRE_UPSCALERS = ("bicubic", "bilinear")
-LUMA_WEIGHTS = {"glsl": (2.0 / 6.0, 3.0 / 6.0, 1.0 / 6.0), "cpp": (0.299, 0.587, 0.114)}
+LUMA_WEIGHTS = {"glsl": (2.0 / 6.0, 3.0 / 6.0, 1.0 / 6.0), "cpp": LUMA}
 
 TL, T, TR = (-1, -1), (-1, 0), (-1, 1)
 L, C, R = (0, -1), (0, 0), (0, 1)

@@ -16,7 +16,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gan_sr.sr.bicubic import bicubic_upscale, check_channels, check_residual, check_scale, rgb_to_ycbcr, ycbcr_to_rgb
+from gan_sr.colour import rgb_to_ycbcr, ycbcr_to_rgb
+from gan_sr.sr.bicubic import bicubic_upscale
+from gan_sr.sr.checks import check_channels, check_residual, check_scale
 
 
 class ESPCN(nn.Module):

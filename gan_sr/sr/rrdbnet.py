@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import ConfigError
-from gan_sr.sr.bicubic import bicubic_upscale, check_residual, check_scale
+from gan_sr.sr.bicubic import bicubic_upscale
+from gan_sr.sr.checks import check_residual, check_scale
 from gan_sr.sr.srresnet import upsampling_stages
 
 

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from gan_sr.errors import ConfigError
-from gan_sr.sr.bicubic import bicubic_upscale, check_residual, check_scale
+from gan_sr.sr.bicubic import bicubic_upscale
+from gan_sr.sr.checks import check_residual, check_scale
 
 
 def upsampling_stages(scale: int) -> list[int]:

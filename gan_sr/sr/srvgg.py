@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_sr.errors import ConfigError
-from gan_sr.sr.bicubic import check_scale
+from gan_sr.sr.checks import check_scale
 
 ACTS = ("prelu", "leakyrelu", "relu")
 
