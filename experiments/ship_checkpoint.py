@@ -78,7 +78,7 @@ def write_card(out: Path, ck: dict, note: str, bench: dict | None) -> Path:
         "wall time (s)": round(float(meta.get("wall_s", 0.0)), 1),
         "val PSNR / SSIM (Y, crop=scale)": f"{val.get('psnr', float('nan')):.2f} / {val.get('ssim', float('nan')):.4f}",
         "weights": "EMA generator", "size (MB)": round(checkpoint_size_mb(out), 2), "commit": meta.get("commit", ""),
-        "notes": (note + " " if note else "") + TRAINED_BY,
+        "notes": (note + " " if note else "") + meta.get("trained_by", TRAINED_BY),
     }
     card_path = write_model_card(out, card)
     if bench is not None:
