@@ -31,8 +31,11 @@ def training_curve(run: Path) -> list[tuple[float, int, float]]:
     tags = acc.Tags()["scalars"]
     if "val/psnr" not in tags or "speed/it_per_s" not in tags:
         return []
-    seconds, prev, elapsed = {}, 0, 0.0
-    for e in sorted(acc.Scalars("speed/it_per_s"), key=lambda e: e.step):
+    speed = sorted(acc.Scalars("speed/it_per_s"), key=lambda e: e.step)
+    # logs that begin at a resume point (a new machine) start their clock there, not at step 0
+    prev = speed[0].step - (speed[1].step - speed[0].step if len(speed) > 1 else speed[0].step)
+    seconds, elapsed = {}, 0.0
+    for e in speed:
         elapsed += (e.step - prev) / max(e.value, 1e-9)
         prev = e.step
         seconds[e.step] = elapsed
@@ -42,6 +45,16 @@ def training_curve(run: Path) -> list[tuple[float, int, float]]:
         at = max([m for m in marks if m <= e.step], default=0)
         out.append((seconds.get(at, 0.0) / 3600.0, e.step, e.value))
     return out
+
+
+def merged_curve(old: list, new: list) -> list:
+    """The committed curve up to where this machine's logs begin, then this machine's, its hours continued (the
+    TensorBoard logs stay on the machine that wrote them; the committed status.json carries the history)."""
+    if not old or not new:
+        return old or new
+    kept = [tuple(p) for p in old if p[1] < new[0][1]]
+    offset = kept[-1][0] if kept else 0.0
+    return kept + [(h + offset, s, p) for h, s, p in new]
 
 
 def bicubic_val(data: Path, scale: int, max_images: int) -> float:
@@ -64,6 +77,8 @@ def main() -> None:
     from gan_sr.io.checkpoints import load_checkpoint
 
     args.out.mkdir(parents=True, exist_ok=True)
+    before = args.out / "status.json"
+    previous = {r["run"]: r for r in json.loads(before.read_text())["runs"]} if before.exists() else {}
     rows, floors = [], {}
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     for run in sorted(p.parent for p in args.runs.glob("*/config.json")):
@@ -73,7 +88,8 @@ def main() -> None:
         saved = json.loads((run / "config.json").read_text())
         cfg, data = saved["config"], Path(saved["data"])
         data = data if data.is_absolute() else ROOT / data
-        scale, curve = int(cfg["model"]["scale"]), training_curve(run)
+        scale = int(cfg["model"]["scale"])
+        curve = merged_curve(previous.get(run.name, {}).get("curve", []), training_curve(run))
         if not curve:
             continue
         key = (str(data), scale, int(cfg["eval"]["max_images"]))
@@ -91,6 +107,13 @@ def main() -> None:
                      "flat": bool(patience and meta.get("evals_since_best", 0) >= patience),
                      "evals_since_best": meta.get("evals_since_best"),
                      "curve": [[round(h, 4), s, round(p, 4)] for h, s, p in curve]})
+    seen = {r["run"] for r in rows}
+    for name, r in previous.items():  # runs not on this machine (finished elsewhere): their committed record
+        if name not in seen:
+            rows.append(r)
+            h, _, ps = zip(*r["curve"])
+            axes[0 if r["scale"] == 4 else 1].plot(h, [p - r["bicubic_val_psnr"] for p in ps], marker=".", label=name)
+    rows.sort(key=lambda r: r["run"])
     for ax, scale in zip(axes, (4, 2)):
         ax.axhline(0, color="grey", ls="--", label="bicubic")
         ax.set_title(f"x{scale}")

@@ -24,6 +24,26 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def character_coverage(samples: "torch.Tensor", train: "torch.Tensor", names: list[str]) -> list[dict] | None:
+    """Per character (the file-name prefix before "__", as `gansr data heads` names heads): its share of the
+    training heads beside its share of the samples, each sample counted for the character of its nearest
+    training head. A generator that drops modes draws some characters far less often than the data has them.
+    None when the file names carry no character."""
+    from gan_sr.metrics.nearest import nearest_neighbours
+
+    chars = [n.split("__")[0] for n in names]
+    if not all("__" in n for n in names) or len(set(chars)) < 2:
+        return None
+    idx, _ = nearest_neighbours(samples, train)
+    rows = []
+    for c in sorted(set(chars)):
+        in_train = sum(ch == c for ch in chars) / len(chars)
+        drawn = sum(chars[int(i)] == c for i in idx) / len(idx)
+        rows.append({"character": c, "train_share": round(in_train, 4), "sample_share": round(drawn, 4),
+                     "ratio": round(drawn / in_train, 3)})
+    return rows
+
+
 def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
     from gan_sr.io.checkpoints import load_checkpoint
     from gan_sr.io.images import write_image
@@ -45,6 +65,10 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
     swd_floor = score_samples(val, train[pick], seed=0, pairs=200)["swd_mean"]
     idx, dist = nearest_neighbours(samples, train)
     _, val_dist = nearest_neighbours(val, train)
+    from gan_sr.data.datasets import ImageDataset
+
+    names = [Path(f).name for f in ImageDataset(data, g.res, split="train", augment=False).files]
+    coverage = character_coverage(generate(g, 1000, seed=2000), train, names)
     rows = [[samples[i], train[idx[i]], samples[i + 8], train[idx[i + 8]]] for i in range(8)]
     write_image(out / "nearest_train.png", image_grid(rows, pad=3))
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
@@ -60,6 +84,11 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
         "nn_median_val_to_train": round(float(val_dist.median()), 4),
         "nn_min_sample_to_train": round(float(dist.min()), 4),
     }
+    if coverage is not None:
+        result["coverage"] = coverage
+        result["characters_under_half_their_share"] = sum(r["ratio"] < 0.5 for r in coverage)
+        result["coverage_total_variation"] = round(0.5 * sum(abs(r["sample_share"] - r["train_share"])
+                                                             for r in coverage), 3)
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# Character-heads generator at {g.res} px", "", f"`{command}` at commit {commit}.", "",
           f"Checkpoint `{ckpt}`: {result['kimg']} kimg, {result['wall_h']} h, final ADA p {result['ada_p']}; "
@@ -74,6 +103,14 @@ def heads_report(ckpt: Path, data: Path, out: Path, *, command: str) -> dict:
           "64 unselected samples (seeds 0-63):", "", "![samples](samples_seeds_0-63.png)", "",
           "Samples (seeds 0-15) each beside its nearest training head (columns: sample, nearest, sample, nearest):",
           "", "![nearest](nearest_train.png)", ""]
+    if coverage is not None:
+        md += ["Mode coverage: 1000 samples (seeds from 2000), each counted for the character of its nearest "
+               "training head, against each character's share of the training heads "
+               f"(total variation {result['coverage_total_variation']:.3f}; "
+               f"{result['characters_under_half_their_share']} of {len(coverage)} characters drawn at under half "
+               "their share):", "", "| character | train share | sample share | ratio |", "|---|---|---|---|"]
+        md += [f"| {r['character']} | {r['train_share']:.3f} | {r['sample_share']:.3f} | {r['ratio']:.2f} |"
+               for r in coverage] + [""]
     (out / "results.md").write_text("\n".join(md))
     print("\n".join(md))
     card = Path(ckpt).with_suffix(".md")
