@@ -1,5 +1,8 @@
 """The config rules every trainer shares: a run is a nested dict of TOML tables whose keys, types and defaults are
-the dataclasses below (one schema per trainer), merged as preset recipe < config file < command-line flags."""
+the dataclasses below (one schema per trainer), merged as preset recipe < config file < command-line flags.
+
+One file on purpose: the schemas and the rules that read them (`check`, `merge`, `to_toml`) change together, and
+every trainer and `--print-config` takes both from here."""
 
 from __future__ import annotations
 

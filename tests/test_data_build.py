@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from gan_sr.cli import main as cli_main
 from gan_sr.data import build as B
+from gan_sr.data import patches
 from gan_sr.data.split import assign_split
 from gan_sr.errors import ConfigError, ImageError
 
@@ -162,8 +163,8 @@ def test_bad_sources_get_error_lines_and_the_rest_builds(src, tmp_path, monkeypa
 def test_whole_file_duplicates_are_caught_before_decoding(src, tmp_path, monkeypatch):
     shutil.copy(src / "d1.png", src / "z_copy.png")
     decoded = []
-    real = B.load_working_image
-    monkeypatch.setattr(B, "load_working_image", lambda p, c: decoded.append(Path(p).name) or real(p, c))
+    real = patches.load_working_image
+    monkeypatch.setattr(patches, "load_working_image", lambda p, c: decoded.append(Path(p).name) or real(p, c))
     out = tmp_path / "out"
     B.build_dataset([src], out, CFG, report=False)
     copy = [r for r in manifest(out) if r["source"].endswith("z_copy.png")]

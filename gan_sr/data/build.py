@@ -10,12 +10,15 @@ multi-index hash of the kept fingerprints) and appends the source's block of lin
 Layout of DIR: config.json (refuses reruns with other settings), manifest.jsonl (append-only, one block of
 lines per finished source, so an interrupted build resumes after the last complete block), summary.json,
 {train,val,test}/<id>.png, report/contact_*.png. A dry run writes only DIR/dry_run/.
+
+Split by what each part holds: `patches` (decode, grid, per-patch scores), `manifest` (manifest.jsonl) and
+`build_report` (contact sheets); this module drives the build, and every public name of the parts is importable
+from here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 import os
 import shutil
@@ -30,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from gan_sr.data import contact, dedup, lowinfo, split
-from gan_sr.errors import ConfigError, GansrError, ImageError
-from gan_sr.io.images import composite, list_images, read_image, write_image
+from gan_sr.data import dedup, lowinfo, split
+from gan_sr.data.build_report import select_samples, write_report
+from gan_sr.data.manifest import ManifestWriter, manifest_record, read_manifest, source_record_id
+from gan_sr.data.patches import cut_patches, load_working_image, patch_grid, patch_id, process_source, to_uint8
+from gan_sr.errors import ConfigError, ImageError
+from gan_sr.io.images import list_images
 from gan_sr.io.paths import check_output_outside
 from gan_sr.progress import progress_bar
 
@@ -129,162 +134,6 @@ def _sha_or_error(path: Path) -> tuple[str | None, str | None]:
         return None, f"{path}: cannot read ({e.strerror or e})"
 
 
-# ------------------------------------------------------------------------------------- per-source work
-
-
-def load_working_image(path: Path, config: BuildConfig) -> tuple[torch.Tensor, int, bool, tuple[int, int]]:
-    """Decode, composite alpha on the background, downscale to max_side.
-
-    Returns (rgb (3, H, W) float, source bit depth, source grayscale, source (width, height)).
-    """
-    image = read_image(path)
-    rgb = composite(image.rgb, image.alpha, config.background)
-    w, h = image.size
-    if config.max_side and max(w, h) > config.max_side:
-        scale = config.max_side / max(w, h)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        rgb = F.interpolate(rgb[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
-        rgb = rgb.clamp_(0.0, 1.0)
-    return rgb, image.bit_depth, image.grayscale, (w, h)
-
-
-def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded."""
-    return (rgb.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def patch_grid(width: int, height: int, patch: int, step: int) -> list[tuple[int, int, int, int]]:
-    """Boxes (x0, y0, x1, y1) of a grid of patches, row by row, centred so the unused margin is split evenly."""
-    if width < patch or height < patch:
-        return []
-    nx, ny = (width - patch) // step + 1, (height - patch) // step + 1
-    ox = (width - ((nx - 1) * step + patch)) // 2
-    oy = (height - ((ny - 1) * step + patch)) // 2
-    return [(ox + i * step, oy + j * step, ox + i * step + patch, oy + j * step + patch)
-            for j in range(ny) for i in range(nx)]
-
-
-def patch_id(source_sha256: str, box: Sequence[int]) -> str:
-    return f"{source_sha256[:16]}_{box[0]}_{box[1]}"
-
-
-def process_source(path: Path, sha: str, split_name: str, config: BuildConfig, out: Path | None) -> dict:
-    """Patches of one source with their scores and fingerprints; writes those above min_info under `out`."""
-    try:
-        rgb, depth, gray, (sw, sh) = load_working_image(path, config)
-        gray = gray and len(set(config.background)) == 1  # a coloured background makes a grey source colour
-    except GansrError as e:
-        return {"error": str(e)}
-    except OSError as e:
-        return {"error": f"{path}: cannot read ({e.strerror or e})"}
-    _, h, w = rgb.shape
-    boxes = patch_grid(w, h, config.patch, config.step)
-    if not boxes:
-        where = f" after downscaling to {w}x{h}" if (w, h) != (sw, sh) else ""
-        return {"error": f"{path}: {sw}x{sh}{where} is smaller than one {config.patch}x{config.patch} patch"}
-    u8 = to_uint8(rgb)
-    patches = []
-    for box in boxes:
-        x0, y0, x1, y1 = box
-        p = u8[y0:y1, x0:x1]
-        info = lowinfo.info_score(p)
-        bits = dedup.fingerprint(p, config.hash, config.hash_size)
-        pid = patch_id(sha, box)
-        low = info < config.min_info
-        if out is not None and not low:
-            write_image(out / split_name / f"{pid}.png", rgb[:, y0:y1, x0:x1], bit_depth=depth, grayscale=gray)
-        patches.append({"id": pid, "box": list(box), "hash": dedup.bits_to_hex(bits), "info": round(info, 4),
-                        "low": low})
-    return {"patches": patches, "source_size": [sw, sh], "image_size": [w, h]}
-
-
-def _process_args(args: tuple) -> dict:
-    return process_source(*args)
-
-
-_LIMITS = None
-
-
-def _init_worker() -> None:
-    """One thread per worker process for torch and the BLAS/OpenMP pools sklearn uses."""
-    global _LIMITS
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    _LIMITS = threadpool_limits(limits=1)
-
-
-# ------------------------------------------------------------------------------------------- manifest
-
-
-def read_manifest(path: Path, *, repair: bool = False) -> list[dict]:
-    """Complete source blocks of a manifest. With `repair`, an unfinished last block is cut off the file."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    records: list[dict] = []
-    starts: list[int] = []
-    pos = 0
-    for lineno, line in enumerate(data[:end].split(b"\n")[:-1], 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise ConfigError(f"{path}: line {lineno} is not JSON; rebuild with --force") from None
-        starts.append(pos)
-        pos += len(line) + 1
-    # blocks are contiguous lines of one source; only the last can be incomplete
-    keep = len(records)
-    if records:
-        last_source = records[-1]["source"]
-        first = keep
-        while first > 0 and records[first - 1]["source"] == last_source:
-            first -= 1
-        if keep - first != records[-1].get("source_lines", keep - first):
-            keep = first
-    cut = starts[keep] if keep < len(records) else end
-    if repair and cut < len(data):
-        with open(path, "r+b") as f:
-            f.truncate(cut)
-            f.flush()
-            os.fsync(f.fileno())
-    return records[:keep]
-
-
-class _Manifest:
-    """Appends one source's lines at a time, each block in a single write followed by fsync."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if path else None
-
-    def append(self, lines: list[dict]) -> None:
-        if self.fd is None:
-            return
-        for line in lines:
-            line["source_lines"] = len(lines)
-        data = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        os.fsync(self.fd)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def _record(**kw: object) -> dict:
-    base = {"id": None, "source": None, "source_sha256": None, "box": None, "patch_hash": None, "split": None,
-            "status": None, "duplicate_of": None}
-    base.update(kw)
-    return base
-
-
-def _source_record_id(source: str) -> str:
-    return "file-" + hashlib.sha256(source.encode()).hexdigest()[:16]
-
-
 # ---------------------------------------------------------------------------------------------- build
 
 
@@ -346,6 +195,22 @@ def _config_diff(found: dict | None, wanted: dict) -> str:
         return f"format version {found.get('version')} vs {VERSION}"
     a, b = found.get("config", {}), wanted["config"]
     return ", ".join(f"{k}: {a.get(k)} vs {b[k]}" for k in b if a.get(k) != b[k]) or "differs"
+
+
+def _process_args(args: tuple) -> dict:
+    return process_source(*args)
+
+
+_LIMITS = None
+
+
+def _init_worker() -> None:
+    """One thread per worker process for torch and the BLAS/OpenMP pools sklearn uses."""
+    global _LIMITS
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    _LIMITS = threadpool_limits(limits=1)
 
 
 def _ordered_map(fn: Callable[[tuple], dict], items: list[tuple], workers: int) -> Iterator[dict]:
@@ -430,7 +295,7 @@ def build_dataset(
         plan.append((src, sha, name, None))
         jobs.append((f, sha, name, config, None if dry_run else out))
 
-    manifest = _Manifest(None if dry_run else out / MANIFEST)
+    manifest = ManifestWriter(None if dry_run else out / MANIFEST)
     results = _ordered_map(_process_args, jobs, workers)
     bar = progress_bar(len(plan), desc="build", unit="src", enabled=progress)
     try:
@@ -459,15 +324,16 @@ def _source_lines(src: str, sha: str | None, name: str | None, result: dict, con
                   dd: dedup.Deduplicator, kept_ids: list[str], out: Path | None) -> list[dict]:
     """Manifest lines of one source; decides its near-duplicates (and deletes their files)."""
     if "error" in result:
-        return [_record(id=_source_record_id(src), source=src, source_sha256=sha, split=name, status="error",
-                        reason=result["error"])]
+        return [manifest_record(id=source_record_id(src), source=src, source_sha256=sha, split=name,
+                                status="error", reason=result["error"])]
     if "same_as" in result:
-        return [_record(id=_source_record_id(src), source=src, source_sha256=sha, split=name, status="duplicate",
-                        duplicate_of_source=result["same_as"], reason=f"same bytes as {result['same_as']}")]
+        return [manifest_record(id=source_record_id(src), source=src, source_sha256=sha, split=name,
+                                status="duplicate", duplicate_of_source=result["same_as"],
+                                reason=f"same bytes as {result['same_as']}")]
     patches = result["patches"]
-    lines = [_record(id=p["id"], source=src, source_sha256=sha, box=p["box"], patch_hash=p["hash"], split=name,
-                     status="low_information" if p["low"] else "kept", info=p["info"],
-                     source_size=result["source_size"], image_size=result["image_size"]) for p in patches]
+    lines = [manifest_record(id=p["id"], source=src, source_sha256=sha, box=p["box"], patch_hash=p["hash"],
+                             split=name, status="low_information" if p["low"] else "kept", info=p["info"],
+                             source_size=result["source_size"], image_size=result["image_size"]) for p in patches]
     cand = [i for i, p in enumerate(patches) if not p["low"]]
     if cand:
         bits = np.stack([dedup.hex_to_bits(patches[i]["hash"], config.n_bits) for i in cand])
@@ -532,87 +398,3 @@ def summarize(records: Iterable[dict], config: BuildConfig) -> dict:
         "errors": errors,
         "duplicate_files": file_dups,
     }
-
-
-# --------------------------------------------------------------------------------------------- report
-
-_SAMPLES = 16
-
-
-def _sample_key(rid: str) -> int:
-    return int.from_bytes(hashlib.sha1(rid.encode()).digest()[:8], "big")
-
-
-def select_samples(records: Sequence[dict], k: int = _SAMPLES) -> dict[str, list[dict]]:
-    """Deterministic samples for the contact sheets: random (by id hash) and nearest the low-information threshold."""
-    heaps: dict[str, list] = {n: [] for n in ("kept", "low_information", "duplicate", "low_edge", "kept_edge")}
-    for i, r in enumerate(records):
-        st = r["status"]
-        if r["box"] is None or st == "error":
-            continue
-        key = _sample_key(r["id"])
-        _keep_largest(heaps[st], (-key, i), k)  # the k smallest keys: a random sample, the same every run
-        if st == "low_information":
-            _keep_largest(heaps["low_edge"], (r["info"], -key, i), k)  # highest scores under the threshold
-        elif st == "kept":
-            _keep_largest(heaps["kept_edge"], (-r["info"], -key, i), k)  # lowest scores over it
-    return {name: [records[item[-1]] for item in sorted(heap, reverse=True)] for name, heap in heaps.items()}
-
-
-def _keep_largest(heap: list, item: tuple, k: int) -> None:
-    if len(heap) < k:
-        heapq.heappush(heap, item)
-    elif item > heap[0]:
-        heapq.heapreplace(heap, item)
-
-
-def cut_patches(records: Sequence[dict], config: BuildConfig) -> dict[str, np.ndarray]:
-    """Pixels (uint8) of the given patch records, decoding each source once; sources gone are skipped."""
-    by_source: dict[str, list[dict]] = {}
-    for r in records:
-        by_source.setdefault(r["source"], []).append(r)
-    pixels = {}
-    for src, recs in sorted(by_source.items()):
-        try:
-            rgb, *_ = load_working_image(Path(src), config)
-        except (GansrError, OSError):
-            continue
-        u8 = to_uint8(rgb)
-        for r in recs:
-            x0, y0, x1, y1 = r["box"]
-            if y1 <= u8.shape[0] and x1 <= u8.shape[1]:
-                pixels[r["id"]] = u8[y0:y1, x0:x1]
-    return pixels
-
-
-def write_report(records: Sequence[dict], config: BuildConfig, folder: Path, *, tile: int = 80,
-                 samples_per_row: int = 16, prefix: str = "contact_") -> list[Path]:
-    """Contact sheets of rejected and kept samples per reason: {prefix}low_information.png, {prefix}duplicate.png."""
-    samples = select_samples(records, samples_per_row)
-    originals_wanted = {r["duplicate_of"] for r in samples["duplicate"]}
-    originals = {r["id"]: r for r in records if r["id"] in originals_wanted and r["box"] is not None}
-    needed = [r for group in samples.values() for r in group] + list(originals.values())
-    pixels = cut_patches(needed, config)
-
-    def tiles(group: list[dict], caption: Callable[[dict], str]) -> list[contact.Tile]:
-        return [(pixels[r["id"]], caption(r)) for r in group if r["id"] in pixels]
-
-    info = lambda r: f"{r['info']:.3f}"  # noqa: E731
-    sheets = []
-    t = config.min_info
-    sheets.append(contact.write_sheet(folder / f"{prefix}low_information.png", [
-        (f"dropped as low-information (info < {t}), random sample", tiles(samples["low_information"], info)),
-        ("dropped, highest info (just under the threshold)", tiles(samples["low_edge"], info)),
-        ("kept, lowest info (just over the threshold)", tiles(samples["kept_edge"], info)),
-        ("kept, random sample", tiles(samples["kept"], info)),
-    ], title=f"low-information filter: info = 1 - share of the dominant colour; min_info = {t}", tile=tile))
-    pairs: list[contact.Tile] = []
-    for r in samples["duplicate"]:
-        o = originals.get(r["duplicate_of"])
-        if r["id"] in pixels and o is not None and o["id"] in pixels:
-            pairs += [(pixels[r["id"]], f"dup d={r.get('distance')}"), (pixels[o["id"]], "kept")]
-    sheets.append(contact.write_sheet(folder / f"{prefix}duplicate.png", [
-        (f"dropped near-duplicate | the kept patch it duplicates ({config.hash} {config.n_bits} bits, "
-         f"d <= {config.dup_threshold})", pairs),
-    ], title="near-duplicate filter: pairs (dropped, kept)", tile=tile))
-    return sheets

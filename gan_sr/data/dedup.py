@@ -1,5 +1,8 @@
 """Near-duplicate patches: perceptual fingerprints (imagehash) and a sub-quadratic Hamming-radius search.
 
+One file on purpose: the fingerprint's packed bit layout and the tables that index it are one format (the
+compiled inner loop is apart, in `hamming_search`).
+
 Search: multi-index hashing (Norouzi, Punjani & Fleet, "Fast search in Hamming space with multi-index
 hashing", CVPR 2012). A B-bit fingerprint is cut into m disjoint substrings; if two fingerprints are within
 D bits and substring j is given a search radius r_j with sum_j (r_j + 1) > D, then by pigeonhole at least one

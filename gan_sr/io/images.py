@@ -1,5 +1,8 @@
 """The one image I/O module: read any common image into a float RGB tensor, write lossless PNGs, list image files.
 
+One file on purpose: reading and writing share the format rules (bit depth, grayscale, alpha, the pixel limit),
+and everything that touches an image file goes through this one module.
+
 Everything that touches image files goes through here, so odd inputs (palette, 16-bit, CMYK, EXIF rotation,
 truncated files, decompression bombs) are handled once. Pillow drops 16-bit colour PNGs to 8 bits, so those
 are decoded and encoded by `gan_sr.io.png16`; listing lives in `gan_sr.io.listing` and is re-exported here.

@@ -1,5 +1,8 @@
 """The one registry of SR models: names, presets, builders, and loading trained or shipped weights.
 
+One file on purpose: adding a model is one `register(...)` at its end, beside the spec, presets and loading rules
+it must meet, so the table of every model reads in one place.
+
 A preset is a dict of builder options plus two reserved keys: "follows" (the paper or model it
 reproduces, and why it is sized so) and "discriminator" (the GAN discriminator's kind and options,
 for models trained adversarially). Every built model carries `registry_entry`, the

@@ -20,30 +20,43 @@ atomic last.pt at every snapshot with everything a bit-identical resume needs, t
 ADA statistics averaged over ranks), finite-loss guard, SWD against the training images at res * scale.
 The checkpoint's meta records the compute of the inits (g0_init, sr_init, read from their checkpoints), so a
 report can state total compute from the files (`compute_used`).
+
+Split by what each part holds: `joint_config` (recipe, flags, checks, inits, `compute_used`) and `joint_sampling`
+(`load_stack`, `generate_stack`, `export_stack`); this module holds the trainer, and every public name of the
+parts is importable from here.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
+from gan_sr.config import merge
 from gan_sr.degrade import downscale
-from gan_sr.config import JointConfig, check, defaults, load_config, merge
 from gan_sr.errors import CheckpointError, ConfigError
-from gan_sr.gan.augment import AdaController, AugmentPipe, parse_aug
-from gan_sr.gan.networks import ARCHS, Discriminator, gan_config, to_gan, to_unit
-from gan_sr.gan.stack import Stack, build_stack
-from gan_sr.losses import adversarial as adv
-from gan_sr.sr import registry
+from gan_sr.gan.augment import AdaController, AugmentPipe
+from gan_sr.gan.networks import Discriminator, gan_config, to_gan, to_unit
+from gan_sr.gan.stack import build_stack
 from gan_sr.io.grids import grid_columns, make_grid
-from gan_sr.train.gan import LOSSES
-from gan_sr.train.recipes import presets, read_recipe
-from gan_sr.train.adversarial import Critic, KimgTrainer, check_config, average_w_avg, ema_decay
+from gan_sr.losses import adversarial as adv
+from gan_sr.train.adversarial import Critic, KimgTrainer, average_w_avg, ema_decay
+from gan_sr.train.joint_config import (
+    DEFAULTS,
+    MODEL_NAME,
+    PHASES,
+    build_config,
+    compute_used,
+    r1_gammas,
+    recipe,
+    resolve_inits,
+    resumed_config,
+    validate,
+)
+from gan_sr.train.joint_sampling import export_stack, generate_stack, load_stack
 from gan_sr.train.loop import (
     EMA,
     BatchStream,
@@ -58,183 +71,6 @@ from gan_sr.train.loop import (
     seed_everything,
     shutdown_distributed,
 )
-
-MODEL_NAME = "stack"
-PHASES = ("base", "fade", "joint")
-
-DEFAULTS: dict[str, Any] = defaults(JointConfig)
-
-_LOSS_TRAIN = {
-    "wgan": {"train": {"lr_g": 1e-4, "lr_d": 1e-4, "betas": [0.0, 0.9], "n_critic": 5, "r1_gamma": 0.0,
-                       "drift": 1e-3}},
-}
-
-_FLAG_SECTIONS = {
-    "res": "model", "scale": "model", "sr": "model", "batch": "data", "workers": "data",
-    "kimg": "train", "base_kimg": "train", "fade_kimg": "train", "consistency": "train", "freeze_g0": "train",
-    "lo_weight": "train", "seed": "train", "device": "train", "snapshot_kimg": "log", "tick_kimg": "log",
-    "swd_images": "log", "bf16": "precision",
-}
-
-
-# ---------------------------------------------------------------------------------------------- config
-
-
-def recipe(preset: str = "cpu", loss: str = "ns") -> dict:
-    """Defaults for a hardware preset (gan_sr/recipes/joint_{preset}.toml) and a loss (wgan picks its own optimiser
-    settings and critic steps)."""
-    if preset not in presets("joint"):
-        raise ConfigError(f"--preset {preset}: unknown; choose {', '.join(presets('joint'))}")
-    kind = adv.canonical_kind(loss)
-    if kind not in LOSSES:
-        raise ConfigError(f"--loss {loss}: the joint trainer supports {', '.join(LOSSES)} (wgan-gp = wgan)")
-    cfg = merge(merge(DEFAULTS, read_recipe(f"joint_{preset}", JointConfig)), _LOSS_TRAIN.get(kind, {}))
-    cfg["train"]["loss"] = kind
-    return cfg
-
-
-def build_config(file: str | Path | dict | None = None, *, preset: str | None = None, **flags: Any) -> dict:
-    """recipe(preset, loss) <- TOML file <- flags (data, res, scale, sr, g0, sr_ckpt, kimg, fade_kimg, aug, ...).
-
-    The init checkpoints are read and checked here, and their architectures written into the config.
-    """
-    if isinstance(file, (str, Path)):
-        over = load_config(file, JointConfig)
-    else:
-        over = check(copy.deepcopy(file or {}), JointConfig)
-    loss = flags.pop("loss", None) or over.get("train", {}).get("loss", "ns")
-    cfg = merge(recipe(preset or "cpu", loss), over)
-    cfg["train"]["loss"] = adv.canonical_kind(loss)
-    for key, value in flags.items():
-        if value is None:
-            continue
-        if key == "aug":
-            cfg["aug"]["mode"], cfg["aug"]["p"] = parse_aug(value)
-        elif key == "data":
-            cfg["data"]["path"] = str(value)
-        elif key == "g0":
-            cfg["init"]["g0"] = str(value)
-        elif key == "sr_ckpt":
-            cfg["init"]["sr"] = str(value)
-        elif key in _FLAG_SECTIONS:
-            cfg[_FLAG_SECTIONS[key]][key] = value
-        else:
-            raise ConfigError(f"unknown joint training option {key!r}")
-    return resolve_inits(validate(cfg))[0]  # a bad --g0 / --sr-ckpt fails here, before anything starts
-
-
-def validate(cfg: dict, source: str = "config") -> dict:
-    """Check keys and types (JointConfig), names and ranges (the init checkpoints are read later, by
-    `resolve_inits`); returns cfg."""
-    check(cfg, JointConfig, source)
-    m, t = cfg["model"], cfg["train"]
-    gan_config(m["res"], m["g0_preset"], **m["g0_overrides"])
-    scale = m["scale"]
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in (2, 4):
-        raise ConfigError(f"--scale {scale!r}: the stack upscales G0's samples by 2 or 4")
-    gan_config(m["res"] * scale, m["g0_preset"], **m["g0_overrides"])  # D_hi must exist at res * scale
-    spec = registry.get_spec(m["sr"])
-    if not spec.learnable:
-        learnable = ", ".join(s.name for s in registry.list_models() if s.learnable)
-        raise ConfigError(f"--sr {spec.name}: has no weights to train, so it cannot be a stage of the stack; "
-                          f"choose one of {learnable}")
-    registry.model_entry(spec.name, scale, m["sr_preset"], **m["sr_overrides"])
-    m["sr"] = spec.name
-    check_config(cfg, LOSSES, "joint")
-    for key in ("base_kimg", "fade_kimg", "lo_weight", "consistency", "lr_sr"):
-        if not float(t[key]) >= 0:
-            raise ConfigError(f"train.{key} {t[key]}: must be zero or positive")
-    if t["freeze_g0"] and not cfg["init"]["g0"] and not float(t["base_kimg"]) > 0:
-        raise ConfigError("--freeze-g0 needs a trained G0 to freeze: pass --g0 CKPT (a `gansr gan train` last.pt) "
-                          "or set train.base_kimg > 0")
-    return cfg
-
-
-def _read_checkpoint(path: str, option: str) -> dict:
-    from gan_sr.io.checkpoints import load_checkpoint
-
-    try:
-        return load_checkpoint(path)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{option} {exc}") from None
-
-
-def resolve_inits(cfg: dict) -> tuple[dict, dict]:
-    """Read init.g0 / init.sr: their architectures go into cfg, their weights and compute into the returned dict.
-
-    With init.g0, G0's config (res, preset, widths) comes from that checkpoint; with init.sr, S's preset
-    and options come from the SR checkpoint, whose name and scale must match model.sr and model.scale.
-    """
-    cfg = copy.deepcopy(cfg)
-    m = cfg["model"]
-    inits: dict[str, Any] = {"g0": None, "sr": None, "g0_init": None, "sr_init": None}
-    if cfg["init"]["g0"]:
-        path = cfg["init"]["g0"]
-        ck = _read_checkpoint(path, "--g0")
-        model = ck.get("model") if isinstance(ck.get("model"), dict) else {}
-        if ck.get("kind") != "gan" or model.get("name") not in ARCHS:
-            raise CheckpointError(f"--g0 {path}: a {ck.get('kind')!r} checkpoint of {model.get('name')!r}, not a GAN "
-                                  f"generator; pass a `gansr gan train` last.pt or a `gansr gan export` file")
-        netcfg = dict(model["config"])
-        if netcfg["res"] != m["res"]:
-            raise ConfigError(f"--g0 {path} holds a {netcfg['res']} px generator but model.res is {m['res']}; "
-                              f"pass --res {netcfg['res']}")
-        m["g0_preset"] = netcfg["preset"]
-        m["g0_overrides"] = {k: v for k, v in netcfg.items() if k not in ("res", "preset")}
-        meta = ck.get("meta") or {}
-        disc = ck.get("discriminator")
-        inits["g0"] = {"state_dict": ck.weights(prefer_ema=False), "ema": ck.weights(),
-                       "discriminator": disc if isinstance(disc, dict) and disc else None,
-                       "p": (ck.get("ada") or {}).get("p", meta.get("p"))}
-        inits["g0_init"] = {"path": str(path), "kimg": meta.get("kimg"), "nimg": meta.get("nimg"),
-                            "wall_s": meta.get("wall_s"), "discriminator": inits["g0"]["discriminator"] is not None}
-    if cfg["init"]["sr"]:
-        path = cfg["init"]["sr"]
-        ck = _read_checkpoint(path, "--sr-ckpt")
-        entry = ck.get("model") if isinstance(ck.get("model"), dict) else {}
-        if ck.get("kind") != "sr":
-            raise CheckpointError(f"--sr-ckpt {path}: a {ck.get('kind')!r} checkpoint of {entry.get('name')!r}, not an "
-                                  f"SR model; pass a `gansr sr train` best.pt or a shipped checkpoints/NAME_xS.pt")
-        if entry.get("scale") != m["scale"]:
-            raise ConfigError(f"--sr-ckpt {path} holds a x{entry.get('scale')} {entry.get('name')} model but --scale "
-                              f"is {m['scale']}; pass --scale {entry.get('scale')} or a x{m['scale']} checkpoint")
-        if entry.get("name") != m["sr"]:
-            raise ConfigError(f"--sr-ckpt {path} holds {entry.get('name')} but --sr is {m['sr']}; "
-                              f"pass --sr {entry.get('name')}")
-        sr = registry.load_model(Path(path), m["scale"])  # builds it and loads the EMA weights
-        m["sr_preset"], m["sr_overrides"] = sr.registry_entry["preset"], dict(sr.registry_entry["config"])
-        meta = ck.get("meta") or {}
-        inits["sr"] = sr.state_dict()
-        inits["sr_init"] = {"path": str(path), "name": entry["name"], "scale": entry["scale"],
-                            "steps": ck.get("step"), "wall_s": meta.get("wall_s"), "stage": meta.get("stage"),
-                            "init": meta.get("init")}
-    return validate(_plain(cfg)), inits
-
-
-def _plain(cfg: dict) -> dict:
-    """The config as config.json will give it back (tuples as lists), so a resumed run builds the same models."""
-    return json.loads(json.dumps(cfg))
-
-
-def r1_gammas(cfg: dict) -> dict[str, float]:
-    """R1 weight per discriminator: the configured one, or 0.0002 * res^2 / batch at each D's resolution."""
-    g, batch, res = float(cfg["train"]["r1_gamma"]), int(cfg["data"]["batch"]), int(cfg["model"]["res"])
-    if g >= 0:
-        return {"lo": g, "hi": g}
-    return {"lo": 0.0002 * res**2 / batch, "hi": 0.0002 * (res * cfg["model"]["scale"]) ** 2 / batch}
-
-
-def compute_used(meta: dict) -> dict:
-    """The compute behind a joint checkpoint: its own kimg/wall and its inits' (None where a file did not record it)."""
-    g0, sr = meta.get("g0_init") or {}, meta.get("sr_init") or {}
-    parts = [meta.get("wall_s"), g0.get("wall_s") if g0 else 0.0, sr.get("wall_s") if sr else 0.0]
-    return {"joint_kimg": meta.get("kimg"), "joint_wall_s": meta.get("wall_s"),
-            "g0_kimg": g0.get("kimg") if g0 else 0.0, "g0_wall_s": g0.get("wall_s") if g0 else 0.0,
-            "sr_steps": sr.get("steps") if sr else 0, "sr_wall_s": sr.get("wall_s") if sr else 0.0,
-            "total_wall_s": None if any(p is None for p in parts) else float(sum(parts))}
-
-
-# ---------------------------------------------------------------------------------------------- trainer
 
 
 class JointTrainer(KimgTrainer):
@@ -496,16 +332,6 @@ class JointTrainer(KimgTrainer):
                 **{k: v for k, v in last_row.items() if k not in ("kimg", "wall_s")}}
 
 
-def resumed_config(run_dir: str | Path, kimg: float | None = None) -> dict:
-    """The validated config of the joint run in `run_dir` (its config.json), run to `kimg` when given."""
-    run = RunDir.open(run_dir)
-    cfg = validate(merge(DEFAULTS, run.read_config()), str(run.config_file))
-    if kimg is not None:
-        cfg["train"]["kimg"] = float(kimg)
-        validate(cfg)
-    return cfg
-
-
 def train_joint(config: dict | None = None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
                 kimg: float | None = None, quiet: bool = False, callback: Callable[[dict], None] | None = None) -> dict:
     """Train (or resume) a joint stack run; returns a summary (kimg, wall seconds, phase, alpha, p/r_t per D, inits)."""
@@ -539,100 +365,3 @@ def train_joint(config: dict | None = None, *, run_dir: str | Path | None = None
         return trainer.fit()
     finally:
         shutdown_distributed(dist)
-
-
-# ---------------------------------------------------------------------------------------------- sampling
-
-
-def load_stack(path: str | Path, device: str | torch.device = "cpu") -> Stack:
-    """The stack of a joint checkpoint (a run's last.pt or a `gansr joint-export` file): EMA weights, eval mode."""
-    from gan_sr.io.checkpoints import load_checkpoint
-
-    ck = load_checkpoint(path, map_location="cpu")
-    model = ck.get("model") if isinstance(ck.get("model"), dict) else {}
-    if ck.get("kind") != "joint" or model.get("name") != MODEL_NAME:
-        raise CheckpointError(f"{path}: a {ck.get('kind')!r} checkpoint of {model.get('name')!r}, not a joint stack; "
-                              "pass a `gansr joint-train` last.pt or a `gansr joint-export` file")
-    try:
-        stack = build_stack(model["config"])
-        stack.load_state_dict(ck.weights())
-    except (ConfigError, RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{path}: weights do not fit the stored stack config ({str(exc)[:200]})") from None
-    return stack.eval().requires_grad_(False).to(device)
-
-
-@torch.no_grad()
-def generate_stack(stack: Stack, n: int, *, seed: int = 0, batch: int = 64, truncation: float = 1.0,
-                   device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
-    """n samples (lo, hi) in [0, 1] on the CPU; latent i is the one gan_sr.train.gan.generate draws for `seed`."""
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(int(n), stack.z_dim, generator=gen)
-    los, his = [], []
-    for zb in z.split(batch):
-        lo, hi = stack(zb.to(device), truncation)
-        los.append(to_unit(lo.float()).cpu())
-        his.append(to_unit(hi.float()).cpu())
-    if not los:
-        return torch.zeros(0, 3, stack.res_lo, stack.res_lo), torch.zeros(0, 3, stack.res_hi, stack.res_hi)
-    return torch.cat(los), torch.cat(his)
-
-
-def _describe_init(init: dict | None, what: str) -> str:
-    if not init:
-        return "none (trained from scratch)"
-    wall = init.get("wall_s")
-    wall_text = f"{wall / 3600:.2f} h" if wall is not None else "wall time not recorded"
-    amount = f"{init['kimg']:g} kimg" if what == "g0" and init.get("kimg") is not None else (
-        f"{init['steps']} steps" if init.get("steps") is not None else "length not recorded")
-    return f"{init['path']} ({amount}, {wall_text})"
-
-
-def export_stack(ckpt: str | Path, out: str | Path, *, command: str = "") -> dict:
-    """Write a slim sampling checkpoint (EMA stack only, meta kept) and its model card (`out` with .md)."""
-    from gan_sr.io.checkpoints import load_checkpoint, save_checkpoint, write_model_card
-
-    out = Path(out)
-    if out.resolve() == Path(ckpt).resolve():
-        raise ConfigError(f"--out {out}: would overwrite the run checkpoint it is exported from")
-    stack = load_stack(ckpt)  # validates kind and weights
-    ck = load_checkpoint(ckpt)
-    m = ck["meta"]
-    weights = stack.state_dict()
-    slim = {"kind": "joint", "model": ck["model"], "state_dict": weights, "ema": weights, "step": ck["step"],
-            "meta": {k: v for k, v in m.items() if k != "config"} | {"source": str(ckpt)}}
-    save_checkpoint(out, slim)
-    cfg, comp = m.get("config") or {}, compute_used(m)
-    sr = ck["model"]["config"]["sr"]
-    total = comp["total_wall_s"]
-    card = {
-        "title": f"Joint stack: {out.stem}",
-        "model": f"StyleGAN2-lite {stack.res_lo} px (preset {ck['model']['preset']}) + {sr['name']} x{stack.scale} "
-                 f"(preset {sr['preset']}) -> {stack.res_hi} px",
-        "parameters (G0 / S)": f"{sum(p.numel() for p in stack.g0.parameters())} / "
-                               f"{sum(p.numel() for p in stack.sr.parameters())}",
-        "training data": f"{cfg.get('data', {}).get('path', '?')} ({m.get('train_images', '?')} images)",
-        "loss": m.get("loss"),
-        "alpha / phase": f"{m.get('alpha', float('nan')):.3f} / {m.get('phase')}",
-        "augmentation": f"{m.get('aug')} (final p lo {m.get('p', {}).get('lo', float('nan')):.3f}, "
-                        f"hi {m.get('p', {}).get('hi', float('nan')):.3f})",
-        "trained (this run)": f"{m.get('kimg', 0):.1f} kimg in {m.get('wall_s', 0) / 3600:.2f} h",
-        "G0 init": _describe_init(m.get("g0_init"), "g0"),
-        "S init": _describe_init(m.get("sr_init"), "sr"),
-        "total compute": f"{total / 3600:.2f} h wall (this run + inits)" if total is not None
-                         else "unknown (an init did not record its wall time)",
-    }
-    if cfg:
-        t = cfg["train"]
-        card["settings"] = (f"batch {cfg['data']['batch']}, lr G0/S/D {t['lr_g']}/{t['lr_sr']}/{t['lr_d']}, "
-                            f"fade {t['fade_kimg']} kimg, lo_weight {t['lo_weight']}, consistency {t['consistency']}"
-                            f"{' (lo detached)' if t['consistency_detach'] else ''}, freeze_g0 {t['freeze_g0']}, "
-                            f"EMA half-life {t['ema_kimg']} kimg, seed {t['seed']}")
-    if command:
-        card["exported with"] = command
-    card["notes"] = (
-        "Weights are the EMA stack. Load with `gan_sr.train.joint.load_stack`; compare with post-hoc SR with\n"
-        "`gansr compare`. hi = (1 - alpha) * bicubic(lo) + alpha * S(lo), lo = G0(z). Wall times are as measured\n"
-        "on the machine that trained each part; they add up only as far as those machines compare."
-    )
-    card_path = write_model_card(out, card)
-    return {"checkpoint": str(out), "card": str(card_path), **{k: v for k, v in card.items() if k != "notes"}}

@@ -1,5 +1,8 @@
 """One trainer for every learnable SR model: composed losses, stages, EMA, validation, resumable runs.
 
+One file on purpose: it is the one `SRTrainer`, whose methods share its state; its config, model card and loop
+machinery are already apart (`sr_config`, `cards`, `loop`).
+
 A run is a config dict (gan_sr.train.sr_config: `recipe()` gives the papers' and the CPU-sized ones, from
 gan_sr/recipes/). `train_sr()` runs it in a RunDir (see gan_sr.train.loop):
 TensorBoard in tb/, last.pt/best.pt (best by validation PSNR, Y, crop = scale, fp32, EMA weights),
