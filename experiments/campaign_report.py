@@ -26,6 +26,8 @@ def training_curve(run: Path) -> list[tuple[float, int, float]]:
     """(training hours, step, val PSNR) for one run, hours from the logged steps per second."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    if not (run / "tb").is_dir():
+        return []
     acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
     acc.Reload()
     tags = acc.Tags()["scalars"]
@@ -47,13 +49,17 @@ def training_curve(run: Path) -> list[tuple[float, int, float]]:
     return out
 
 
-def merged_curve(old: list, new: list) -> list:
+def merged_curve(old: list, new: list, total_h: float = 0.0) -> list:
     """The committed curve up to where this machine's logs begin, then this machine's, its hours continued (the
-    TensorBoard logs stay on the machine that wrote them; the committed status.json carries the history)."""
-    if not old or not new:
-        return old or new
-    kept = [tuple(p) for p in old if p[1] < new[0][1]]
-    offset = kept[-1][0] if kept else 0.0
+    TensorBoard logs stay on the machine that wrote them; the committed status.json carries the history). Where
+    neither holds the steps between them (a machine lost before its report was committed), the hours resume from
+    the checkpoint's own training wall time `total_h`, so the gap shows as a jump, not as time that never was."""
+    if not old and not new:
+        return []
+    kept = [tuple(p) for p in old if not new or p[1] < new[0][1]]
+    if not new:
+        return kept
+    offset = max(kept[-1][0] if kept else 0.0, total_h - new[-1][0])
     return kept + [(h + offset, s, p) for h, s, p in new]
 
 
@@ -89,13 +95,14 @@ def main() -> None:
         cfg, data = saved["config"], Path(saved["data"])
         data = data if data.is_absolute() else ROOT / data
         scale = int(cfg["model"]["scale"])
-        curve = merged_curve(previous.get(run.name, {}).get("curve", []), training_curve(run))
+        meta = load_checkpoint(ck_path)["meta"]
+        curve = merged_curve(previous.get(run.name, {}).get("curve", []), training_curve(run),
+                             float(meta.get("wall_s", 0.0)) / 3600.0)
         if not curve:
             continue
         key = (str(data), scale, int(cfg["eval"]["max_images"]))
         if key not in floors:
             floors[key] = bicubic_val(data, scale, key[2])
-        meta = load_checkpoint(ck_path)["meta"]
         hours, steps, ps = zip(*curve)
         ax = axes[0 if scale == 4 else 1]
         line, = ax.plot(hours, [p - floors[key] for p in ps], marker=".", label=run.name)
