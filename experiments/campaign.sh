@@ -12,7 +12,10 @@
 #
 # Run state lives in $GANSR_RUNS/campaign (default /work/runs/campaign, outside the work tree); `pack` stores the
 # last.pt (everything an exact resume needs) and config of every unfinished run in the repository (TensorBoard logs
-# with PACK_TB=1: their image grids make them the largest part) so that a new machine can resume; best.pt comes back from the shipped checkpoint made from it. One thread per run
+# with PACK_TB=1: their image grids make them the largest part) so that a new machine can resume; best.pt comes
+# back from the shipped checkpoint made from it. The config also travels as NAME.config.json beside the archive,
+# which unpack puts over the archive's (a recipe change such as train.min_delta is a text diff), and an archive
+# is rewritten only when its last.pt has changed. One thread per run
 # (THREADS), niced; ONLY=rrdb_x4,espcn_x4 restricts a command to some runs. A lock per run keeps two loops
 # from training one run at once.
 set -euo pipefail
@@ -54,6 +57,18 @@ srcnn_photo_x4     srcnn     4 $PHOTO - 5  -
 "
 
 want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+
+# root name dest [extra paths]: the run's config.json as the plain file dest.config.json (a config change is a
+# small text diff), and last.pt (+ extras) as dest.tar.gz, rewritten only when last.pt is newer than it, so
+# that an unchanged resume point adds nothing to the repository's history
+packrun() {
+  local root=$1 name=$2 dest=$3; shift 3
+  cp "$root/$name/config.json" "$dest.config.json"
+  if [ -f "$dest.tar.gz" ] && [ ! "$root/$name/last.pt" -nt "$dest.tar.gz" ] && [ $# -eq 0 ]; then
+    echo "$name: resume point unchanged"; return
+  fi
+  tar -C "$root" -czf "$dest.tar.gz.tmp" "$name/last.pt" "$name/config.json" "$@" && mv "$dest.tar.gz.tmp" "$dest.tar.gz"
+}
 
 state() {  # run_dir -> "step best done wall_h" from last.pt, else from its pack's NAME.done marker, else "0 - 0 0"
   $PY - "$1" "$PACK" <<'PY'
@@ -133,13 +148,12 @@ case $cmd in
       # a finished run has nothing to resume (its result is shipped or in experiments/results): not packed
       # (a NAME.done marker keeps a new machine from starting it again)
       if [ "$done" = 1 ]; then
-        rm -f "$PACK/$name.tar.gz"; echo "$step $best 1 $wall" > "$PACK/$name.done"; echo "$name: done, not packed"; continue
+        rm -f "$PACK/$name.tar.gz" "$PACK/$name.config.json"; echo "$step $best 1 $wall" > "$PACK/$name.done"; echo "$name: done, not packed"; continue
       fi
       extra=()  # TensorBoard logs hold image grids, best.pt of unshipped runs a second full state: only on request
       [ -n "${PACK_TB:-}" ] && extra+=("$name/tb")
       [ -n "${PACK_BEST:-}" ] && [ "$data" != "$DATA" ] && [ -f "$RUNS/$name/best.pt" ] && extra+=("$name/best.pt")
-      tar -C "$RUNS" -czf "$PACK/$name.tar.gz.tmp" "$name/last.pt" "$name/config.json" "${extra[@]}" \
-        && mv "$PACK/$name.tar.gz.tmp" "$PACK/$name.tar.gz"
+      packrun "$RUNS" "$name" "$PACK/$name" "${extra[@]}"
     done <<< "$RUNS_TABLE"
     # the GAN runs ($GANSR_RUNS/gan/NAME) and joint runs ($GANSR_RUNS/joint/NAME) that continue: no tb/
     for kind in gan joint; do
@@ -147,8 +161,7 @@ case $cmd in
       g=${RUNS%/campaign}/$kind
       for run in $list; do
         [ -f "$g/$run/last.pt" ] && want "${kind}_$run" || continue
-        tar -C "$g" -czf "$PACK/${kind}_$run.tar.gz.tmp" "$run/last.pt" "$run/config.json" \
-          && mv "$PACK/${kind}_$run.tar.gz.tmp" "$PACK/${kind}_$run.tar.gz"
+        packrun "$g" "$run" "$PACK/${kind}_$run"
       done
     done
     du -sh "$PACK" ;;
@@ -159,6 +172,7 @@ case $cmd in
       name=$(basename "$f" .tar.gz); kind=${name%%_*}; name=${name#*_}; g=${RUNS%/campaign}/$kind
       if [ -f "$g/$name/last.pt" ]; then echo "$kind $name: $g/$name already holds a run, kept"; continue; fi
       mkdir -p "$g" && tar -C "$g" -xzf "$f" && echo "$kind $name: restored to $g/$name"
+      if [ -f "$PACK/${kind}_$name.config.json" ]; then cp "$PACK/${kind}_$name.config.json" "$g/$name/config.json"; fi
     done
     for f in "$PACK"/*.tar.gz; do
       name=$(basename "$f" .tar.gz)
@@ -166,6 +180,7 @@ case $cmd in
       want "$name" || continue
       if [ -f "$RUNS/$name/last.pt" ]; then echo "$name: $RUNS/$name already holds a run, kept"; continue; fi
       tar -C "$RUNS" -xzf "$f" && echo "$name: restored to $RUNS/$name"
+      if [ -f "$PACK/$name.config.json" ]; then cp "$PACK/$name.config.json" "$RUNS/$name/config.json"; fi
       $PY - "$RUNS/$name" <<'PY'
 import shutil, sys
 from pathlib import Path
