@@ -157,7 +157,7 @@ case $cmd in
     done <<< "$RUNS_TABLE"
     # the GAN runs ($GANSR_RUNS/gan/NAME) and joint runs ($GANSR_RUNS/joint/NAME) that continue: no tb/
     for kind in gan joint; do
-      if [ $kind = gan ]; then list=${GAN_RUNS:-heads128 heads64_s1 heads64_lr1e-3_s1}; else list=${JOINT_RUNS:-heads_espcn_x2}; fi
+      if [ $kind = gan ]; then list=${GAN_RUNS:-heads128 heads64_s1}; else list=${JOINT_RUNS:-heads_espcn_x2}; fi
       g=${RUNS%/campaign}/$kind
       for run in $list; do
         [ -f "$g/$run/last.pt" ] && want "${kind}_$run" || continue
