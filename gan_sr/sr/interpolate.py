@@ -46,7 +46,8 @@ def interpolate_checkpoints(a: str | Path, b: str | Path, alpha: float, out: str
         else:
             theta[k] = (tb if alpha >= 0.5 else ta).clone()
     # B's provenance (command, data, stage) travels with it; its own scores do not describe the blend
-    meta = {k: v for k, v in (cb.get("meta") or {}).items() if k not in ("val", "bench", "shipped_from", "best_psnr", "stall_ref", "evals_since_best")}
+    scores = ("val", "bench", "shipped_from", "best_psnr", "stall_ref", "evals_since_best")
+    meta = {k: v for k, v in (cb.get("meta") or {}).items() if k not in scores}
     save_checkpoint(out, {
         "kind": "sr", "model": dict(mb), "state_dict": theta, "step": cb.get("step", 0),
         "meta": {**meta, "interpolated": {"a": str(a), "b": str(b), "alpha": alpha,

@@ -158,8 +158,7 @@ class SRTrainer:
         t = self.cfg["train"]
         return LRSchedule(opt, t["schedule"], step_size=int(t["step_size"]), milestones=t["milestones"],
                           gamma=float(t["gamma"]), patience=int(t["patience"]), min_delta=float(t["min_delta"]),
-                          min_lr=float(t["min_lr"]),
-                          warmup=int(t["warmup"]), total=int(t["steps"]))
+                          min_lr=float(t["min_lr"]), warmup=int(t["warmup"]), total=int(t["steps"]))
 
     # ------------------------------------------------------------------------------------- checkpoints
 
@@ -345,7 +344,7 @@ class SRTrainer:
             print(f"{exc} Rolled back to step {self.step} with half the learning rate.", file=sys.stderr)
 
     def flattened(self) -> bool:
-        """True once train.early_stop validations in a row gained no more than train.min_delta dB (the curve is flat)."""
+        """True once train.early_stop validations in a row gained no more than train.min_delta dB: the curve is flat."""
         patience = int(self.cfg["train"]["early_stop"])
         return patience > 0 and self.evals_since_best >= patience
 
@@ -390,8 +389,8 @@ class SRTrainer:
                 if self.flattened():
                     self.run.save(self.payload())
                     if dist.is_main and not self.quiet:
-                        print(f"Stopped at step {self.step}: no val PSNR gain over train.min_delta in {self.evals_since_best} "
-                              "validations (train.early_stop).", file=sys.stderr)
+                        print(f"Stopped at step {self.step}: no val PSNR gain over train.min_delta in "
+                              f"{self.evals_since_best} validations (train.early_stop).", file=sys.stderr)
             if dist.is_main and (self.step >= total or self.flattened()):  # not after a campaign slice
                 writer.add_hparams(flat_hparams(cfg), {"hparam/best_val_psnr": self.best_psnr,
                                                         "hparam/val_ssim": self.last_val.get("ssim", 0.0)},
